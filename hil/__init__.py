@@ -1,0 +1,1 @@
+"""hil layer of rtompc (see ../shared/DESIGN.md)."""

@@ -1,0 +1,1 @@
+"""interfaces layer of rtompc (see ../shared/DESIGN.md)."""

@@ -1,0 +1,1 @@
+"""mpc layer of rtompc (see ../shared/DESIGN.md)."""

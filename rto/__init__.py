@@ -1,0 +1,1 @@
+"""rto layer of rtompc (see ../shared/DESIGN.md)."""
