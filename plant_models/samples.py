@@ -68,6 +68,12 @@ class StateEstimate:
     """State estimate, ordered like the model's ``x``."""
     p: NDArray[np.float64] = field(default_factory=lambda: np.zeros(0))
     """Estimated parameters / disturbance states (offset-free), if any."""
+    y_bias: NDArray[np.float64] = field(default_factory=lambda: np.zeros(0))
+    """Estimated additive output disturbance (offset-free control), ordered like ``y``;
+    empty when the estimator has no output disturbance model."""
+    u_bias: NDArray[np.float64] = field(default_factory=lambda: np.zeros(0))
+    """Estimated additive input disturbance (plant sees u + u_bias), ordered like ``u``;
+    empty when the estimator has no input disturbance model."""
     covariance: NDArray[np.float64] | None = None
     """Error covariance of the augmented state, if the estimator has one."""
     rejected: tuple[str, ...] = ()

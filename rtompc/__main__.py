@@ -1,0 +1,7 @@
+"""``python -m rtompc`` runs the CLI."""
+
+import sys
+
+from rtompc.cli import main
+
+sys.exit(main())

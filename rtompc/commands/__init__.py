@@ -1,0 +1,1 @@
+"""Sub-commands of the rtompc CLI, one module each."""
