@@ -122,13 +122,14 @@ def linearize(
     outs = [np.asarray(m, dtype=float) for m in _jac(model)(xv, uv, dv, pv)]
     A, B, E, C, D, F, y0 = outs
     nx, nu, nd = len(model.x), len(model.u), len(model.d)
+    ny = len(model.y)
     A = A.reshape(nx, nx)
     B = B.reshape(nx, nu)
     E = E.reshape(nx, nd)
-    C = C.reshape(-1, nx)
-    D = D.reshape(-1, nu)
-    F = F.reshape(-1, nd)
-    y0 = y0.reshape(-1)
+    C = C.reshape(ny, nx)
+    D = D.reshape(ny, nu)
+    F = F.reshape(ny, nd)
+    y0 = y0.reshape(ny)
     if not model.is_continuous:
         if sample_time_s is not None and abs(sample_time_s - float(model.sample_time_s or 0)) > 1e-12:
             raise ModelError(
