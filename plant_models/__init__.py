@@ -10,7 +10,14 @@ from plant_models.errors import ConfigError, EngineError, ModelError, PlantIOErr
 from plant_models.linearization import LinearModel
 from plant_models.model import OperatingPoint, PlantModel, TimeDomain
 from plant_models.results import SolveInfo, SolveStatus
-from plant_models.samples import ControlMove, Measurement, Mode, OperatingTarget, Quality, StateEstimate
+from plant_models.samples import (
+    ControlMove,
+    Measurement,
+    Mode,
+    OperatingTarget,
+    Quality,
+    StateEstimate,
+)
 from plant_models.signals import Signal, SignalSet, signal_set
 from plant_models.simulation import Integrator, Trajectory
 from plant_models.steady_state import SteadyState

@@ -54,7 +54,7 @@ class LinearModel:
     @property
     def poles(self) -> NDArray[np.complex128]:
         """Eigenvalues of A."""
-        return np.linalg.eigvals(self.A)
+        return np.asarray(np.linalg.eigvals(self.A), dtype=complex)
 
     def gain(self) -> NDArray[np.float64]:
         """Steady-state gain dy/du."""

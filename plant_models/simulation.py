@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import casadi as ca
 import numpy as np
@@ -66,7 +66,7 @@ def _step_function(model: PlantModel, dt: float, method: Integrator) -> ca.Funct
         fun = ca.Function("step", [x, u, d, p], [model.f(x, u, d, p)])
     else:
         ode = model.f(x, u, d, p)
-        opts: dict[str, object] = {}
+        opts: dict[str, Any] = {}
         if method is Integrator.CVODES:
             opts = {"abstol": 1e-10, "reltol": 1e-10, "max_num_steps": 100000}
         elif method is Integrator.IDAS:

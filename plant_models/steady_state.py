@@ -150,10 +150,10 @@ def steady_state(
     )
     if not status.usable:
         worst = np.argsort(-np.abs(resid_vec[:nx]))[:3]
-        names = ", ".join(f"{model.x.names[i]} ({resid_vec[i]:.3g})" for i in worst)
+        worst_text = ", ".join(f"{model.x.names[i]} ({resid_vec[i]:.3g})" for i in worst)
         msg = (
             f"steady state of {model.name!r} not found ({info.message}); largest scaled "
-            f"residuals: {names}"
+            f"residuals: {worst_text}"
         )
         if raise_on_failure:
             raise SolverFailed(msg)

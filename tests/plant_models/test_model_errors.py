@@ -9,7 +9,13 @@ import numpy as np
 import pytest
 
 from plant_models import (
-    ModelError, OperatingPoint, PlantModel, Signal, SolverFailed, TimeDomain, build_model,
+    ModelError,
+    OperatingPoint,
+    PlantModel,
+    Signal,
+    SolverFailed,
+    TimeDomain,
+    build_model,
     signal_set,
 )
 from plant_models.library import load, names

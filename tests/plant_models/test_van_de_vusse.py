@@ -13,7 +13,7 @@ import pytest
 
 from plant_models.do_mpc_export import import_do_mpc
 from plant_models.library import load
-from plant_models.library.van_de_vusse import PUBLISHED_STEADY_STATE, C0
+from plant_models.library.van_de_vusse import C0, PUBLISHED_STEADY_STATE
 
 H = 3600.0
 

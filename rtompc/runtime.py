@@ -1,0 +1,352 @@
+"""The closed-loop runtime: one fixed-period control loop over any PlantIO.
+
+Each cycle: read the plant (values, quality, timestamps) -> estimator update
+(measurement validation inside) -> targets (RTO every N cycles, gated by its
+own steady-state detection) -> controller step in a worker thread -> fallback
+when the step is not usable -> write (ON mode only, link up, MVs in service)
+-> heartbeat -> historian. Lockstep transports are advanced one sample per
+cycle; real-time transports are paced with overrun detection and jitter
+statistics. Nothing here raises on a bad solve or a lost link: the cycle records
+what happened and the loop goes on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+from numpy.typing import NDArray
+
+from interfaces.plantio import PlantIO, WriteStatus
+from mpc.fallback import FallbackPolicy, fallback_move
+from mpc.result import MpcResult
+from plant_models.errors import ConfigError
+from plant_models.model import PlantModel
+from plant_models.results import SolveStatus
+from plant_models.samples import (
+    ControlMove,
+    Measurement,
+    Mode,
+    OperatingTarget,
+    Quality,
+    StateEstimate,
+)
+from rtompc.cycle import CycleRecord
+
+logger = logging.getLogger(__name__)
+
+
+class Estimator(Protocol):
+    """What the loop needs of a state estimator (EKF, MHE)."""
+
+    def update(self, measurement: Measurement, u: Any, d: Any = None, p: Any = None) -> Any:
+        """Predict with the applied ``u`` and correct with ``measurement``; result has ``.estimate``."""
+
+
+class Controller(Protocol):
+    """What the loop needs of a controller (``mpc.NmpcController``)."""
+
+    def step(self, x: Any, **kwargs: Any) -> MpcResult:
+        """One controller step."""
+
+
+class TargetSource(Protocol):
+    """Supplies targets (an RTO layer); called every ``rto_every_n`` cycles in a worker thread."""
+
+    def update(
+        self, cycle: int, measurement: Measurement, estimate: StateEstimate, u: NDArray[np.float64],
+        d: NDArray[np.float64],
+    ) -> tuple[OperatingTarget | None, str]:
+        """New targets (None keeps the current ones) and a status text for the record."""
+
+
+class Recorder(Protocol):
+    """Receives every cycle record (historian, progress display, test probes)."""
+
+    def append(self, record: CycleRecord) -> None:
+        """Store one cycle."""
+
+
+@dataclass(frozen=True)
+class LoopSettings:
+    """How the loop runs."""
+
+    sample_time_s: float
+    """Control period in plant time, seconds."""
+    mode: Mode = Mode.ON
+    """OFF (nothing computed), SHADOW (computed and logged, nothing written) or ON."""
+    fallback: FallbackPolicy = FallbackPolicy.SHIFTED_PLAN
+    """What to apply when a controller step is not usable."""
+    speed: float = 1.0
+    """Plant time per wall time for pacing real-time transports (the HIL speed factor)."""
+    rto_every_n: int = 0
+    """Call the target source every N cycles (0: never)."""
+    mv_in_service: tuple[str, ...] | None = None
+    """MVs the loop may write (None: all); the others are held at the plant's values."""
+    max_fallback_cycles: int = 20
+    """After this many consecutive fallback cycles the loop stops writing (holds the plant)."""
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.sample_time_s) and self.sample_time_s > 0):
+            raise ConfigError(f"loop.sample_time_s: expected > 0, got {self.sample_time_s}")
+        if not (math.isfinite(self.speed) and self.speed > 0):
+            raise ConfigError(f"loop.speed: expected > 0, got {self.speed}")
+        if self.rto_every_n < 0:
+            raise ConfigError(f"loop.rto_every_n: expected >= 0, got {self.rto_every_n}")
+        if not isinstance(self.mode, Mode):
+            raise ConfigError(f"loop.mode: expected one of off/shadow/on, got {self.mode!r}")
+
+
+@dataclass
+class LoopStats:
+    """Running statistics of a loop (mutable, owned by one :class:`ControlLoop`)."""
+
+    cycles: int = 0
+    overruns: int = 0
+    fallbacks: int = 0
+    writes: int = 0
+    write_failures: int = 0
+    disconnected_cycles: int = 0
+    reconnects: int = 0
+    rto_updates: int = 0
+    cycle_times_s: list[float] = field(default_factory=list)
+    solve_times_s: list[float] = field(default_factory=list)
+    jitter_s: list[float] = field(default_factory=list)
+
+    def summary(self) -> dict[str, float]:
+        """Medians, p95 and maxima in milliseconds, and counters."""
+        def pct(values: Sequence[float], q: float) -> float:
+            return float(np.percentile(values, q) * 1e3) if values else float("nan")
+
+        return {
+            "cycles": self.cycles, "overruns": self.overruns, "fallbacks": self.fallbacks,
+            "writes": self.writes, "write_failures": self.write_failures,
+            "disconnected_cycles": self.disconnected_cycles, "reconnects": self.reconnects,
+            "rto_updates": self.rto_updates,
+            "cycle_ms_median": pct(self.cycle_times_s, 50), "cycle_ms_p95": pct(self.cycle_times_s, 95),
+            "cycle_ms_max": pct(self.cycle_times_s, 100),
+            "solve_ms_median": pct(self.solve_times_s, 50), "solve_ms_p95": pct(self.solve_times_s, 95),
+            "solve_ms_max": pct(self.solve_times_s, 100),
+            "jitter_ms_p99": pct(self.jitter_s, 99),
+        }
+
+
+class ControlLoop:
+    """Runs estimator, targets and controller against a :class:`PlantIO`."""
+
+    def __init__(
+        self,
+        model: PlantModel,
+        io: PlantIO,
+        estimator: Estimator,
+        controller: Controller,
+        settings: LoopSettings,
+        *,
+        target: OperatingTarget | None = None,
+        target_source: TargetSource | None = None,
+        recorders: Sequence[Recorder] = (),
+        on_cycle: Callable[[CycleRecord], None] | None = None,
+    ) -> None:
+        if tuple(io.mv_names) != model.u.names:
+            raise ConfigError(
+                f"plant I/O MVs {io.mv_names} do not match the model's inputs {model.u.names}"
+            )
+        self.model = model
+        self.io = io
+        self.estimator = estimator
+        self.controller = controller
+        self.settings = settings
+        self.target = target
+        self.target_source = target_source
+        self.recorders = list(recorders)
+        self.on_cycle = on_cycle
+        self.stats = LoopStats()
+        names = settings.mv_in_service if settings.mv_in_service is not None else model.u.names
+        self._in_service = np.array([n in names for n in model.u.names])
+        unknown = [n for n in names if n not in model.u]
+        if unknown:
+            raise ConfigError(f"loop.mv_in_service: unknown MVs {unknown}; known {model.u.names}")
+        self._u_applied: NDArray[np.float64] | None = None
+        self._d_last = model.nominal.d.copy()
+        self._last_good: MpcResult | None = None
+        self._since_good = 0
+        self._was_connected = False
+        self._heartbeat = 0
+        self._cycle = 0
+        self._stop = asyncio.Event()
+
+    # ------------------------------------------------------------------
+    def stop(self) -> None:
+        """Ask the loop to finish after the current cycle."""
+        self._stop.set()
+
+    def set_mode(self, mode: Mode) -> None:
+        """Switch OFF/SHADOW/ON between cycles (bumpless: the next move starts from the plant)."""
+        self.settings = LoopSettings(**{**self.settings.__dict__, "mode": mode})
+
+    async def _initialise_from_plant(self) -> NDArray[np.float64]:
+        act = await self.io.read_actuators()
+        u = np.array(
+            [act.values[act.names.index(n)] if n in act.names else np.nan for n in self.model.u.names]
+        )
+        good = np.array([act.quality[act.names.index(n)] is Quality.GOOD if n in act.names else False
+                         for n in self.model.u.names]) & np.isfinite(u)
+        base = self._u_applied if self._u_applied is not None else self.model.nominal.u
+        return np.where(good, u, base)
+
+    def _disturbances(self, meas: Measurement) -> NDArray[np.float64]:
+        d = self._d_last.copy()
+        for i, n in enumerate(self.model.d.names):
+            if n in meas.names and meas.good(n):
+                d[i] = meas.value(n)
+        self._d_last = d
+        return d
+
+    async def run(self, n_cycles: int | None = None) -> dict[str, float]:
+        """Run ``n_cycles`` cycles (None: until :meth:`stop`); returns the statistics summary."""
+        period_wall = self.settings.sample_time_s / self.settings.speed
+        start = time.monotonic()
+        k = 0
+        while not self._stop.is_set() and (n_cycles is None or k < n_cycles):
+            scheduled = start + k * period_wall
+            now = time.monotonic()
+            if not self.io.lockstep:
+                if now < scheduled:
+                    await asyncio.sleep(scheduled - now)
+                self.stats.jitter_s.append(max(0.0, time.monotonic() - scheduled))
+            t_cycle = time.monotonic()
+            await self.cycle()
+            elapsed = time.monotonic() - t_cycle
+            if not self.io.lockstep and elapsed > period_wall:
+                self.stats.overruns += 1
+                start = time.monotonic() - (k + 1) * period_wall  # re-anchor after an overrun
+            k += 1
+            if self.io.lockstep and self.io.connected:
+                try:
+                    await self.io.advance(1)
+                except Exception as exc:  # noqa: BLE001 - a lost link must not end the loop
+                    logger.warning("lockstep advance failed: %s", exc)
+        return self.stats.summary()
+
+    async def cycle(self) -> CycleRecord:
+        """One control cycle; never raises for solver or link failures."""
+        t0 = time.monotonic()
+        wall = time.time()
+        events: list[str] = []
+        settings = self.settings
+        meas = await self.io.read()
+        connected = self.io.connected
+        if connected and not self._was_connected:
+            self._u_applied = await self._initialise_from_plant()
+            if self._cycle > 0:
+                self.stats.reconnects += 1
+                events.append("reconnected: re-initialised from the plant's MV values")
+            if settings.mode is Mode.ON:
+                await self.io.request_mode(remote=True)
+        elif not connected and self._was_connected:
+            events.append("link lost: writing nothing, estimating open loop")
+        self._was_connected = connected
+        if not connected:
+            self.stats.disconnected_cycles += 1
+        u_plant = self._u_applied.copy() if self._u_applied is not None else self.model.nominal.u
+        d = self._disturbances(meas)
+        t_est = time.monotonic()
+        est_result = self.estimator.update(meas, u_plant, d)
+        estimate: StateEstimate = est_result.estimate
+        est_time = time.monotonic() - t_est
+        rto_status = ""
+        if (self.target_source is not None and settings.rto_every_n
+                and self._cycle % settings.rto_every_n == 0 and connected):
+            try:
+                new_target, rto_status = await asyncio.to_thread(
+                    self.target_source.update, self._cycle, meas, estimate, u_plant, d
+                )
+            except Exception as exc:  # noqa: BLE001 - RTO failure keeps the previous targets
+                new_target, rto_status = None, f"rto error: {exc}"
+                logger.warning("RTO failed at cycle %d: %s", self._cycle, exc)
+            if new_target is not None:
+                self.target = new_target
+                self.stats.rto_updates += 1
+                events.append("new targets from RTO")
+        nan_u = np.full(len(self.model.u), np.nan)
+        result: MpcResult | None = None
+        u_move: NDArray[np.float64] = nan_u
+        fallback = False
+        if settings.mode is not Mode.OFF:
+            result = await asyncio.to_thread(
+                self.controller.step, estimate.x, target=self.target, d=d,
+                y_bias=estimate.y_bias if estimate.y_bias.size else None,
+                u_bias=estimate.u_bias if estimate.u_bias.size else None, u_prev=u_plant,
+            )
+            self.stats.solve_times_s.append(result.solve_time_s)
+            if result.usable and result.u is not None:
+                u_move = np.asarray(result.u, dtype=float)
+                self._last_good = result
+                self._since_good = 0
+            else:
+                self._since_good += 1
+                fallback = True
+                self.stats.fallbacks += 1
+                fb = fallback_move(
+                    settings.fallback, self._last_good, self._since_good, u_last_applied=u_plant,
+                    lower=self.model.u.lower, upper=self.model.u.upper,
+                )
+                u_move = fb if fb is not None else nan_u
+                events.append(f"fallback ({settings.fallback.value}): {result.status.value}: "
+                              f"{result.message}")
+        u_move = np.where(self._in_service, u_move, u_plant)
+        u_written = nan_u
+        write_status = "off" if settings.mode is Mode.OFF else "shadow"
+        if settings.mode is Mode.ON:
+            if not connected:
+                write_status = WriteStatus.NOT_CONNECTED.value
+            elif self._since_good > settings.max_fallback_cycles:
+                write_status = "held: too many consecutive fallbacks"
+                events.append(write_status)
+            elif np.all(np.isfinite(u_move)):
+                wr = await self.io.write(
+                    ControlMove(time_s=meas.time_s, u=u_move, names=self.model.u.names)
+                )
+                write_status = wr.status.value
+                if wr.status in (WriteStatus.VERIFIED, WriteStatus.MISMATCH):
+                    self.stats.writes += 1
+                    u_written = np.asarray(wr.written, dtype=float)
+                    held = np.where(np.isfinite(wr.readback), wr.readback, wr.written)
+                    self._u_applied = np.where(np.isfinite(held), held, u_plant)
+                else:
+                    self.stats.write_failures += 1
+                    events.append(f"write {wr.status.value}: {wr.message}")
+            else:
+                write_status = "nothing to write"
+        if connected and settings.mode is not Mode.OFF:
+            self._heartbeat = (self._heartbeat + 1) % 2**32
+            await self.io.heartbeat(self._heartbeat)
+        cycle_time = time.monotonic() - t0
+        self.stats.cycles += 1
+        self.stats.cycle_times_s.append(cycle_time)
+        record = CycleRecord(
+            cycle=self._cycle, time_s=meas.time_s, wall_time_s=wall, mode=settings.mode,
+            connected=connected, measurement=meas, estimate=estimate, target=self.target,
+            mv_names=self.model.u.names, u_computed=u_move, u_written=u_written, u_plant=u_plant,
+            solver_status=result.status.value if result is not None else SolveStatus.FAILED.value
+            if settings.mode is not Mode.OFF else "off",
+            solver=result.solver if result is not None else "", fallback=fallback,
+            solve_time_s=result.solve_time_s if result is not None else 0.0,
+            estimator_time_s=est_time, cycle_time_s=cycle_time,
+            overrun=(not self.io.lockstep) and cycle_time > settings.sample_time_s / settings.speed,
+            write_status=write_status, rto_status=rto_status, events=tuple(events),
+        )
+        for ev in events:
+            logger.info("cycle %d: %s", self._cycle, ev)
+        for rec in self.recorders:
+            rec.append(record)
+        if self.on_cycle is not None:
+            self.on_cycle(record)
+        self._cycle += 1
+        return record
