@@ -24,21 +24,23 @@ Component balances on mass fractions, holdup W = 2105 kg, F = F_A + F_B:
     W dX_P/dt =     - F X_P + W r2 - 0.5 W r3
     r1 = k1 X_A X_B,  r2 = k2 X_B X_C,  r3 = k3 X_C X_P
 
-Profit ($/s, prices in $/kg, :data:`PRICES`; Marchetti et al. 2009, Eq. 30):
+Profit ($/s, prices in $/kg, :data:`PRICES`; Marchetti et al. 2009):
 ``1143.38 X_P F + 25.92 X_E F - 76.23 F_A - 114.34 F_B``, with
 ``3 <= F_B <= 6`` kg/s and ``70 <= T_R <= 100`` °C. Published plant optimum
 at F_A = 1.8275 kg/s: F_B = 4.787 kg/s, T_R = 89.70 °C, profit 190.98 $/s
-(Marchetti et al. 2009, Table 2).
+(Marchetti et al. 2009, Williams-Otto case study; reproduced by the tests).
 
 Approximate model (``build_two_reaction``, ``williams_otto_2r``; Forbes et
-al. 1994, Marchetti et al. 2009, Eqs. 31-32):
+al. 1994; Marchetti et al. 2009):
 
     A + 2B -> P + E   k1* = eta1 exp(-nu1 / T_R),  r1* = k1* X_A X_B^2
     A + B + P -> G    k2* = eta2 exp(-nu2 / T_R),  r2* = k2* X_A X_B X_P
 
-with eta1 = 1.655e8 1/s, nu1 = 8077.6 K, eta2 = 2.611e13 1/s, nu2 = 12438.5 K.
-The activation temperatures ``nu1``, ``nu2`` are the parameters the two-step
-RTO adjusts (all four are in ``p``). T_R is a manipulated input in both: the
+with eta1 = 1.655e8 1/s, nu1 = 8077.6 K, eta2 = 2.611e13 1/s, nu2 = 12438.5 K
+(the fitted values quoted in the RTO literature; at the plant optimum the model's
+mass fractions are within 0.012 of the plant's). Here the activation
+temperatures ``nu1``, ``nu2`` are the parameters the two-step RTO adjusts
+(all four are in ``p``; which pair a study adjusts varies between papers). T_R is a manipulated input in both: the
 reactor temperature is assumed tightly controlled by a lower loop.
 """
 
@@ -64,11 +66,11 @@ PRICES: dict[str, float] = {
     "f_b": -114.34,
 }
 """Prices in $/kg per stream signal (positive: revenue, negative: cost), Marchetti et al.
-(2009) Eq. 30, after Williams & Otto (1960) / Roberts (1979). Profit in $/s is
+(2009), after Williams & Otto (1960) / Roberts (1979). Profit in $/s is
 ``sum(price * flow)`` over these signals (f_p = X_P F, f_e = X_E F)."""
 
 PUBLISHED_OPTIMUM = {"f_b": 4.787, "t_r": 89.70 + C0, "profit": 190.98}
-"""Plant optimum at F_A = 1.8275 kg/s, Marchetti et al. (2009) Table 2 (SI: kg/s, K, $/s)."""
+"""Plant optimum at F_A = 1.8275 kg/s, Marchetti et al. (2009) (SI: kg/s, K, $/s)."""
 
 PLANT_KINETICS = ((1.6599e6, 6666.7), (7.2117e8, 8333.3), (2.6745e12, 11111.0))
 """(pre-exponential factor 1/s, activation temperature K) of the plant's three reactions."""
@@ -140,8 +142,8 @@ def build() -> PlantModel:
         x=x, u=u, d=d, y=y, rhs=rhs, output=output,
         nominal={
             # steady state at the published optimum (F_B 4.787 kg/s, T_R 89.70 °C)
-            "x": {"x_a": 0.0876, "x_b": 0.3876, "x_c": 0.0153, "x_e": 0.2922,
-                  "x_g": 0.1048, "x_p": 0.1124},
+            "x": {"x_a": 0.0874814, "x_b": 0.389604, "x_c": 0.0153099, "x_e": 0.290608,
+                  "x_g": 0.10754, "x_p": 0.109457},
             "u": {"f_b": PUBLISHED_OPTIMUM["f_b"], "t_r": PUBLISHED_OPTIMUM["t_r"]},
             "d": {"f_a": F_A_NOMINAL},
         },
@@ -191,7 +193,8 @@ def build_two_reaction() -> PlantModel:
         "williams_otto_2r",
         x=x, u=u, d=d, p=p, y=y, rhs=rhs, output=output,
         nominal={
-            "x": {"x_a": 0.09, "x_b": 0.39, "x_e": 0.3, "x_g": 0.1, "x_p": 0.11},
+            "x": {"x_a": 0.0878739, "x_b": 0.386685, "x_e": 0.29723, "x_g": 0.119394,
+                  "x_p": 0.108817},
             "u": {"f_b": PUBLISHED_OPTIMUM["f_b"], "t_r": PUBLISHED_OPTIMUM["t_r"]},
             "d": {"f_a": F_A_NOMINAL},
             "p": dict(TWO_REACTION_PARAMETERS),
