@@ -62,12 +62,14 @@ def read_identified(path: str | Path) -> IdentifiedModel:
         ) from None
     mats = {}
     for k in "ABCD":
+        raw = _get(doc, k, p, "matrix as a list of rows")
         try:
-            mats[k] = np.array(_get(doc, k, p, "matrix as a list of rows"), dtype=float)
+            mats[k] = np.array(raw, dtype=float)
         except (TypeError, ValueError):
             raise ModelError(f"identified model {p}: key {k!r} is not a numeric matrix") from None
+    raw_dt = _get(doc, "sample_time_s", p, "sample time in seconds")
     try:
-        dt = float(_get(doc, "sample_time_s", p, "sample time in seconds"))
+        dt = float(raw_dt)
     except (TypeError, ValueError):
         raise ModelError(f"identified model {p}: key 'sample_time_s' must be a number") from None
     nx = mats["A"].shape[0] if mats["A"].ndim == 2 else 0
@@ -86,12 +88,13 @@ def read_identified(path: str | Path) -> IdentifiedModel:
 def load_model(path: str | Path, **params: Any) -> PlantModel:
     """Discrete-time PlantModel from an identified-model file.
 
-    Accepted ``params``: ``name`` (the model name; default the file stem).
+    Accepted ``params``: ``model_name`` (default: the file stem).
     """
-    unknown = sorted(set(params) - {"name"})
+    unknown = sorted(set(params) - {"model_name"})
     if unknown:
         raise ModelError(
-            f"identified model {path}: unknown parameter(s) {', '.join(unknown)}; accepted: name"
+            f"identified model {path}: unknown parameter(s) {', '.join(unknown)}; "
+            f"accepted: model_name"
         )
     model = read_identified(path)
-    return model.to_plant_model(str(params.get("name") or Path(path).stem))
+    return model.to_plant_model(str(params.get("model_name") or Path(path).stem))
