@@ -1,0 +1,478 @@
+"""OPC UA PlantIO: reads, verified writes, heartbeat, mode handshake and reconnect.
+
+:class:`OpcUaPlantIO` is the PlantIO of a HIL server or a PLC. Each cycle it
+reads every measurement tag in one batched Read (or takes the latest values of a
+queue-size-1 subscription); every value keeps its status code and source
+timestamp and is assessed by :func:`interfaces.quality.assess` (Bad/Uncertain
+status, missing/NaN, out of validity, stale), so nothing enters the engine
+unflagged. Moves are clamped to MV and rate limits around the value the plant
+holds, written in one batch as value-only DataValues in each node's declared
+type, then read back and compared.
+
+The link (detection of loss, reconnect with backoff) is
+:class:`interfaces.opcua_link.OpcUaLink`. While it is down, :meth:`read`
+returns the last values flagged ``BAD`` and :meth:`write` returns
+``NOT_CONNECTED`` without sending anything. Every new session re-resolves the
+namespace indices and re-reads the actuators before it is used (bumpless
+re-initialisation of the rate-limit reference), then calls the optional
+``on_reconnect`` callback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import TypeVar
+
+import numpy as np
+from asyncua import ua
+from asyncua.ua.uaerrors import UaError
+
+from interfaces.limits import MoveLimits, limit_move
+from interfaces.opcua_link import OpcUaLink
+from interfaces.opcua_session import OpcUaSession, is_link_error
+from interfaces.opcua_settings import OpcUaSettings, ReadMethod
+from interfaces.plantio import (
+    LinkState,
+    LockstepNotSupported,
+    PlantIO,
+    PlantMode,
+    WriteResult,
+    WriteStatus,
+    move_vector,
+    readback_mismatches,
+)
+from interfaces.quality import Issue, assess
+from interfaces.tagmap import Tag, TagMap
+from plant_models.errors import PlantIOError
+from plant_models.model import PlantModel
+from plant_models.samples import ControlMove, Measurement, Quality
+
+_log = logging.getLogger(__name__)
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True)
+class _Assessed:
+    """Assessed values of a batch of tags."""
+
+    values: np.ndarray
+    """SI values (NaN where missing)."""
+    quality: list[Quality]
+    """Quality per tag."""
+    ages: np.ndarray
+    """Age of each value (server time minus source time), s; NaN if unknown."""
+    issues: dict[str, tuple[Issue, ...]]
+    """Reasons per signal."""
+    codes: dict[str, int]
+    """OPC UA status code per signal."""
+
+
+class OpcUaPlantIO(PlantIO):
+    """PlantIO over OPC UA (asyncua client) for a HIL server or a PLC."""
+
+    def __init__(
+        self,
+        model: PlantModel,
+        settings: OpcUaSettings,
+        tags: TagMap | None = None,
+        *,
+        limits: MoveLimits | None = None,
+        on_reconnect: Callable[[Measurement], Awaitable[None]] | None = None,
+    ) -> None:
+        self._model = model
+        self._settings = settings
+        self._tags = tags if tags is not None else TagMap.for_hil(model)
+        self._tags.check_model(model)
+        self._limits = limits or MoveLimits.from_model(model)
+        self._on_reconnect = on_reconnect
+        self._link = OpcUaLink(settings, self._tags, self._on_open)
+        self._reference = np.full(len(model.u), np.nan)
+        names = tuple(t.signal for t in self._tags.measurements)
+        self._last = Measurement(
+            0.0,
+            names,
+            np.full(len(names), np.nan),
+            (Quality.BAD,) * len(names),
+            np.full(len(names), np.nan),
+        )
+        self.issues: dict[str, tuple[Issue, ...]] = {}
+        """Why each measured signal was not GOOD in the last read (empty tuple when GOOD)."""
+        self.status_codes: dict[str, int] = {}
+        """OPC UA status code of each measured signal in the last read (0: Good)."""
+
+    # Properties -----------------------------------------------------------
+    @property
+    def tags(self) -> TagMap:
+        """The tag map in use."""
+        return self._tags
+
+    @property
+    def settings(self) -> OpcUaSettings:
+        """Client settings (secrets hidden from repr)."""
+        return self._settings
+
+    @property
+    def measurement_names(self) -> tuple[str, ...]:
+        return self._last.names
+
+    @property
+    def mv_names(self) -> tuple[str, ...]:
+        return self._model.u.names
+
+    @property
+    def sample_time_s(self) -> float:
+        return self._settings.sample_time_s
+
+    @property
+    def lockstep(self) -> bool:
+        return self._settings.lockstep
+
+    @property
+    def connected(self) -> bool:
+        return self._session is not None
+
+    @property
+    def reference(self) -> np.ndarray:
+        """MV values the rate limits are measured from (last read-back or actuator values)."""
+        return self._reference.copy()
+
+    def link_state(self) -> LinkState:
+        link = self._link
+        return LinkState(
+            connected=self.connected,
+            reconnects=link.reconnects,
+            last_error=link.last_error,
+            down_since_s=link.down_since,
+        )
+
+    @property
+    def _session(self) -> OpcUaSession | None:
+        return self._link.session
+
+    # Link -----------------------------------------------------------------
+    async def connect(self) -> None:
+        await self._link.start()
+
+    async def close(self) -> None:
+        await self._link.close()
+
+    async def wait_connected(self, timeout_s: float) -> bool:
+        """Wait until the link is up; False on timeout."""
+        return await self._link.wait_up(timeout_s)
+
+    async def wait_disconnected(self, timeout_s: float) -> bool:
+        """Wait until a loss has been detected; False on timeout."""
+        return await self._link.wait_down(timeout_s)
+
+    async def _on_open(self, session: OpcUaSession, reconnect: bool) -> None:
+        """Prepare a new session before it is used: subscription, bumpless re-initialisation."""
+        if self._settings.read_method is ReadMethod.SUBSCRIPTION:
+            sim = [session.status["sim_time"]] if "sim_time" in session.status else []
+            await session.subscribe(
+                session.measurements + sim, min(self._settings.sample_time_s, 0.1)
+            )
+        act = await self._actuators(session)
+        # Bumpless: rate limits start from what the plant holds now, not from our last write.
+        good = np.array([q is Quality.GOOD for q in act.quality])
+        self._reference = np.where(good, act.values, np.nan)
+        if reconnect and self._on_reconnect is not None:
+            try:
+                await self._on_reconnect(act)
+            except Exception:  # noqa: BLE001 - a user callback must not kill the link
+                _log.exception("on_reconnect callback failed")
+
+    async def _call(self, what: str, session: OpcUaSession, coro: Awaitable[_T]) -> _T:
+        return await self._link.call(what, session, coro)
+
+    def _require(self, what: str) -> OpcUaSession:
+        session = self._session
+        if session is None:
+            raise PlantIOError(f"{self._settings.endpoint}: {what}: not connected")
+        return session
+
+    # Reads ----------------------------------------------------------------
+    def _assess(
+        self, tags: Sequence[Tag], dvs: Sequence[ua.DataValue | None], now: float
+    ) -> _Assessed:
+        values = np.full(len(tags), np.nan)
+        ages = np.full(len(tags), np.nan)
+        quality: list[Quality] = []
+        issues: dict[str, tuple[Issue, ...]] = {}
+        codes: dict[str, int] = {}
+        for i, (tag, dv) in enumerate(zip(tags, dvs, strict=True)):
+            if dv is None:
+                quality.append(Quality.BAD)
+                issues[tag.signal] = (Issue.NO_VALUE,)
+                continue
+            raw = dv.Value.Value if dv.Value is not None else None
+            code = dv.StatusCode.value if dv.StatusCode is not None else 0
+            codes[tag.signal] = int(code)
+            age = None
+            if dv.SourceTimestamp is not None:
+                ref = dv.ServerTimestamp.timestamp() if dv.ServerTimestamp is not None else now
+                age = ref - dv.SourceTimestamp.timestamp()
+                ages[i] = age
+            res = assess(
+                raw,
+                code,
+                to_model=tag.to_model,
+                lower=tag.lower,
+                upper=tag.upper,
+                age_s=age,
+                stale_after_s=self._settings.stale_after_s,
+            )
+            values[i] = res.value
+            quality.append(res.quality)
+            issues[tag.signal] = res.issues
+        return _Assessed(values, quality, ages, issues, codes)
+
+    def _held(self) -> Measurement:
+        n = len(self._last.names)
+        self.issues = {name: (Issue.NOT_CONNECTED,) for name in self._last.names}
+        return replace(self._last, quality=(Quality.BAD,) * n)
+
+    async def read(self) -> Measurement:
+        """Measurements in SI with quality; held values flagged BAD while the link is down.
+
+        ``time_s`` is the plant clock (the ``sim_time`` status node when the tag map has
+        one, else the client's POSIX time); ``source_time_s`` is ``time_s`` minus each
+        value's age (server timestamp minus source timestamp), so it is on the same clock.
+        Reasons for non-GOOD values are in :attr:`issues`, raw status codes in
+        :attr:`status_codes`.
+        """
+        session = self._session
+        if session is None:
+            return self._held()
+        sim = session.status.get("sim_time")
+        nodes = session.measurements + ([sim] if sim is not None else [])
+        try:
+            if self._settings.read_method is ReadMethod.SUBSCRIPTION:
+                dvs: list[ua.DataValue | None] = session.latest(nodes)
+            else:
+                dvs = list(await self._call("read", session, session.read(nodes)))
+        except PlantIOError as exc:
+            _log.debug("%s", exc)
+            return self._held()
+        now = time.time()
+        a = self._assess(self._tags.measurements, dvs[: len(session.measurements)], now)
+        time_s = now
+        if sim is not None:
+            sdv = dvs[-1]
+            if (
+                sdv is not None
+                and sdv.Value is not None
+                and isinstance(sdv.Value.Value, int | float)
+            ):
+                time_s = float(sdv.Value.Value)
+        changed = {k: v for k, v in a.issues.items() if v and self.issues.get(k) != v}
+        for name, why in changed.items():
+            _log.warning("measurement %s flagged: %s", name, ", ".join(i.value for i in why))
+        self.issues = a.issues
+        self.status_codes = a.codes
+        meas = Measurement(time_s, self._last.names, a.values, tuple(a.quality), time_s - a.ages)
+        self._last = meas
+        return meas
+
+    async def read_actuators(self) -> Measurement:
+        return await self._actuators(self._require("read_actuators"))
+
+    async def _actuators(self, session: OpcUaSession) -> Measurement:
+        """Actuator values (or, without actuator tags, the setpoints' read-back)."""
+        tags = self._tags.actuators or self._tags.setpoints
+        nodes = session.actuators or session.setpoints
+        try:
+            dvs = await asyncio.wait_for(session.read(nodes), self._settings.request_timeout_s)
+        except (UaError, ConnectionError, OSError, TimeoutError) as exc:
+            if is_link_error(exc):
+                self._link.lost(exc, session)
+            raise PlantIOError(
+                f"{self._settings.endpoint}: read actuators failed ({exc!r})"
+            ) from None
+        a = self._assess(tags, dvs, time.time())
+        return Measurement(
+            self._last.time_s, self.mv_names, a.values, tuple(a.quality), self._last.time_s - a.ages
+        )
+
+    # Writes ---------------------------------------------------------------
+    async def write(self, move: ControlMove) -> WriteResult:
+        requested = move_vector(move, self.mv_names)
+        n = len(requested)
+        nan = np.full(n, np.nan)
+        lim = limit_move(self._limits, requested, self._reference, self.sample_time_s)
+        session = self._session
+        t = self._last.time_s
+        if session is None:
+            return WriteResult(
+                t,
+                self.mv_names,
+                WriteStatus.NOT_CONNECTED,
+                requested,
+                nan,
+                nan,
+                lim.clamped,
+                lim.rate_limited,
+                "link down: nothing written",
+            )
+        idx = [i for i in range(n) if math.isfinite(lim.applied[i])]
+        if not idx:
+            return WriteResult(
+                t,
+                self.mv_names,
+                WriteStatus.NOTHING_TO_WRITE,
+                requested,
+                nan,
+                nan,
+                lim.clamped,
+                lim.rate_limited,
+                "no finite MV value and no held value",
+            )
+        tags = self._tags.setpoints
+        raw = [tags[i].to_raw(float(lim.applied[i])) for i in idx]
+        try:
+            codes = await self._call(
+                "write",
+                session,
+                session.write(
+                    [session.setpoints[i] for i in idx],
+                    raw,
+                    [session.setpoint_types[i] for i in idx],
+                ),
+            )
+        except PlantIOError as exc:
+            status = WriteStatus.NOT_CONNECTED if self._session is None else WriteStatus.REJECTED
+            return WriteResult(
+                t,
+                self.mv_names,
+                status,
+                requested,
+                nan,
+                nan,
+                lim.clamped,
+                lim.rate_limited,
+                str(exc),
+            )
+        written = nan.copy()
+        rejected = []
+        for i, code in zip(idx, codes, strict=True):
+            if code.is_good():
+                written[i] = lim.applied[i]
+            else:
+                rejected.append(f"{self.mv_names[i]}: {code.name}")
+        try:
+            rb = await self._call("read-back", session, session.read(session.setpoints))
+        except PlantIOError as exc:
+            return WriteResult(
+                t,
+                self.mv_names,
+                WriteStatus.UNVERIFIED,
+                requested,
+                written,
+                nan,
+                lim.clamped,
+                lim.rate_limited,
+                str(exc),
+            )
+        readback = self._assess(tags, list(rb), time.time()).values
+        self._reference = np.where(np.isfinite(readback), readback, self._reference)
+        if rejected:
+            return WriteResult(
+                t,
+                self.mv_names,
+                WriteStatus.REJECTED,
+                requested,
+                written,
+                readback,
+                lim.clamped,
+                lim.rate_limited,
+                "rejected: " + "; ".join(rejected),
+            )
+        bad = readback_mismatches(
+            written, readback, self._settings.readback_rel_tol, self._settings.readback_abs_tol
+        )
+        if bad:
+            msg = "read-back differs: " + "; ".join(
+                f"{self.mv_names[i]} wrote {written[i]:.6g}, plant holds {readback[i]:.6g}"
+                for i in bad
+            )
+            return WriteResult(
+                t,
+                self.mv_names,
+                WriteStatus.MISMATCH,
+                requested,
+                written,
+                readback,
+                lim.clamped,
+                lim.rate_limited,
+                msg,
+            )
+        return WriteResult(
+            t,
+            self.mv_names,
+            WriteStatus.VERIFIED,
+            requested,
+            written,
+            readback,
+            lim.clamped,
+            lim.rate_limited,
+        )
+
+    async def heartbeat(self, counter: int) -> None:
+        session = self._session
+        if session is None or "heartbeat" not in session.status:
+            return
+        try:
+            code = await self._call(
+                "heartbeat", session, session.write_status("heartbeat", int(counter) % 2**32)
+            )
+        except PlantIOError as exc:
+            _log.debug("%s", exc)
+            return
+        if not code.is_good():
+            _log.warning("heartbeat write refused: %s", code.name)
+
+    async def request_mode(self, remote: bool) -> PlantMode:
+        session = self._require("request_mode")
+        if "mode_request" not in session.status:
+            return PlantMode.REMOTE
+        code = await self._call(
+            "mode request", session, session.write_status("mode_request", 1 if remote else 0)
+        )
+        if not code.is_good():
+            raise PlantIOError(f"{self._settings.endpoint}: mode request refused: {code.name}")
+        wanted = PlantMode.REMOTE if remote else PlantMode.LOCAL
+        deadline = time.monotonic() + self._settings.mode_timeout_s
+        current = await self.mode()
+        while current is not wanted and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+            current = await self.mode()
+        return current
+
+    async def mode(self) -> PlantMode:
+        session = self._require("mode")
+        if "mode" not in session.status:
+            return PlantMode.REMOTE
+        (dv,) = await self._call("read mode", session, session.read([session.status["mode"]]))
+        code = dv.StatusCode.value if dv.StatusCode is not None else 0
+        value = dv.Value.Value if dv.Value is not None else None
+        if code != 0 or value not in (0, 1):
+            raise PlantIOError(
+                f"{self._settings.endpoint}: mode tag unreadable ({ua.StatusCode(ua.UInt32(code)).name}, {value!r})"
+            )
+        return PlantMode(int(value))
+
+    async def advance(self, n_steps: int = 1) -> float:
+        if not self._settings.lockstep:
+            raise LockstepNotSupported(
+                f"{self._settings.endpoint}: transport is real-time (lockstep = false)"
+            )
+        session = self._require("advance")
+        if "step_method" not in session.status or "plant_object" not in session.status:
+            raise LockstepNotSupported(f"{self._settings.endpoint}: the tag map has no step method")
+        if int(n_steps) < 0:
+            raise PlantIOError(f"advance: n_steps must be >= 0, got {n_steps}")
+        return float(await self._call("step", session, session.call_step(int(n_steps))))

@@ -1,0 +1,227 @@
+"""The PlantIO seam: the one interface between the control stack and a plant.
+
+Three transports implement it: the in-process simulator (lockstep, for fast
+tests and nightly simulation), the OPC UA client against the HIL server, and the
+OPC UA client against a real PLC. The controller stack cannot tell them apart.
+
+A PlantIO reads :class:`~plant_models.samples.Measurement` values in SI with a
+quality and a source timestamp per signal, reads the MV values the plant
+actually holds (for bumpless (re)initialisation), writes moves after clamping
+them to absolute and rate limits and verifies them by read-back, keeps a
+heartbeat, asks the plant for REMOTE/LOCAL mode and, on lockstep transports,
+advances the plant clock. Expected failures of a cycle are reported in the
+returned values (qualities, :class:`WriteResult`), so the hot loop does not need
+``try``; :class:`~plant_models.errors.PlantIOError` is raised for misuse and for
+a connect that cannot succeed.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from enum import Enum
+from types import TracebackType
+
+import numpy as np
+from numpy.typing import NDArray
+
+from plant_models.errors import PlantIOError
+from plant_models.samples import ControlMove, Measurement
+
+
+class PlantMode(Enum):
+    """Who drives the MVs on the plant side (the HIL ``mode`` tag: 0 LOCAL, 1 REMOTE)."""
+
+    LOCAL = 0
+    """The plant's own base layer / operator holds the MVs; remote writes are refused."""
+    REMOTE = 1
+    """The plant accepts setpoints from this controller."""
+
+
+class WriteStatus(Enum):
+    """Outcome of one :meth:`PlantIO.write`."""
+
+    VERIFIED = "verified"
+    """Written, and the read-back equals the written values."""
+    MISMATCH = "mismatch"
+    """Written, but the read-back differs (the plant clamped or overrode it)."""
+    UNVERIFIED = "unverified"
+    """Written and acknowledged, but the read-back failed (link lost right after the write)."""
+    REJECTED = "rejected"
+    """The plant refused at least one value (e.g. LOCAL mode, type or access error)."""
+    NOT_CONNECTED = "not_connected"
+    """No link to the plant: nothing was written."""
+    NOTHING_TO_WRITE = "nothing_to_write"
+    """Every MV was non-finite and no held value was known: nothing was written."""
+
+    @property
+    def ok(self) -> bool:
+        """True when the plant holds what was written."""
+        return self is WriteStatus.VERIFIED
+
+
+class LockstepNotSupported(PlantIOError):
+    """:meth:`PlantIO.advance` was called on a transport whose plant runs in real time."""
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    """What one write did: requested, applied after limits, and read back."""
+
+    time_s: float
+    """Plant time of the write (seconds, clock of :class:`Measurement`)."""
+    names: tuple[str, ...]
+    """MV names, ordered like the model's ``u``."""
+    status: WriteStatus
+    """Overall outcome."""
+    requested: NDArray[np.float64]
+    """The move's values, SI."""
+    written: NDArray[np.float64]
+    """Values sent to the plant after clamping and rate limiting, SI (NaN: not written)."""
+    readback: NDArray[np.float64]
+    """Values read back after the write, SI (NaN where not available)."""
+    clamped: tuple[bool, ...] = ()
+    """Per MV: changed by the absolute limits."""
+    rate_limited: tuple[bool, ...] = ()
+    """Per MV: changed by the rate limit."""
+    message: str = ""
+    """Why the status is not VERIFIED (status codes, names of mismatching MVs)."""
+
+    @property
+    def ok(self) -> bool:
+        """True when the plant holds what was written."""
+        return self.status.ok
+
+
+@dataclass(frozen=True)
+class LinkState:
+    """Snapshot of a transport's connection health (for the runtime and reports)."""
+
+    connected: bool
+    """True while reads and writes can reach the plant."""
+    reconnects: int = 0
+    """Successful reconnects since :meth:`PlantIO.connect`."""
+    last_error: str = ""
+    """Last link error (never contains secrets)."""
+    down_since_s: float | None = None
+    """Monotonic time the link was lost, None while connected."""
+    extra: dict[str, float] = field(default_factory=dict)
+    """Transport-specific counters (e.g. detection latency of the last loss, s)."""
+
+
+class PlantIO(ABC):
+    """Abstract plant I/O. Use as ``async with io: ...`` or call connect/close."""
+
+    @property
+    @abstractmethod
+    def measurement_names(self) -> tuple[str, ...]:
+        """Names of the signals returned by :meth:`read` (model ``y`` then ``d``)."""
+
+    @property
+    @abstractmethod
+    def mv_names(self) -> tuple[str, ...]:
+        """Names of the manipulated inputs, ordered like the model's ``u``."""
+
+    @property
+    @abstractmethod
+    def sample_time_s(self) -> float:
+        """Control interval the transport assumes (rate limits are per this interval)."""
+
+    @property
+    @abstractmethod
+    def lockstep(self) -> bool:
+        """True when the plant advances only on :meth:`advance` (simulation, HIL lockstep)."""
+
+    @property
+    @abstractmethod
+    def connected(self) -> bool:
+        """True while reads and writes can reach the plant."""
+
+    @abstractmethod
+    async def connect(self) -> None:
+        """Open the link; raises :class:`PlantIOError` when the plant cannot be reached."""
+
+    @abstractmethod
+    async def close(self) -> None:
+        """Close the link and stop background tasks (idempotent)."""
+
+    @abstractmethod
+    async def read(self) -> Measurement:
+        """Measured signals in SI with per-signal quality and source timestamps.
+
+        Never raises for a lost link: values are held and flagged ``BAD``.
+        """
+
+    @abstractmethod
+    async def read_actuators(self) -> Measurement:
+        """The MV values the plant actually holds (names = :attr:`mv_names`)."""
+
+    @abstractmethod
+    async def write(self, move: ControlMove) -> WriteResult:
+        """Clamp, write (value only, in the declared type) and verify a move by read-back."""
+
+    @abstractmethod
+    async def heartbeat(self, counter: int) -> None:
+        """Write the controller's heartbeat counter (wraps at 2**32)."""
+
+    @abstractmethod
+    async def request_mode(self, remote: bool) -> PlantMode:
+        """Ask the plant for REMOTE (``True``) or LOCAL mode; returns the mode it reports."""
+
+    @abstractmethod
+    async def mode(self) -> PlantMode:
+        """The plant's current mode."""
+
+    async def advance(self, n_steps: int = 1) -> float:
+        """Advance a lockstep plant by ``n_steps`` sample times; returns the new plant time.
+
+        Real-time transports raise :class:`LockstepNotSupported`.
+        """
+        raise LockstepNotSupported(f"{type(self).__name__}: the plant runs in real time")
+
+    def link_state(self) -> LinkState:
+        """Connection health snapshot."""
+        return LinkState(connected=self.connected)
+
+    async def __aenter__(self) -> PlantIO:
+        await self.connect()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+
+def move_vector(move: ControlMove, mv_names: tuple[str, ...]) -> NDArray[np.float64]:
+    """The move's values ordered like ``mv_names`` (by name when the move names its MVs)."""
+    u = np.asarray(move.u, dtype=float).reshape(-1)
+    if move.names and tuple(move.names) != mv_names:
+        if sorted(move.names) != sorted(mv_names) or len(move.names) != len(u):
+            raise PlantIOError(
+                f"move names {list(move.names)} do not match the plant's MVs {list(mv_names)}"
+            )
+        lookup = dict(zip(move.names, u, strict=True))
+        return np.array([lookup[n] for n in mv_names], dtype=float)
+    if u.shape != (len(mv_names),):
+        raise PlantIOError(
+            f"move has {u.size} values, the plant has {len(mv_names)} MVs ({', '.join(mv_names)})"
+        )
+    return u
+
+
+def readback_mismatches(
+    written: NDArray[np.float64], readback: NDArray[np.float64], rel_tol: float, abs_tol: float
+) -> list[int]:
+    """Indices where a written value (finite) and its read-back differ beyond tolerance."""
+    bad = []
+    for i, (w, r) in enumerate(zip(written, readback, strict=True)):
+        if not math.isfinite(w):
+            continue
+        if not (math.isfinite(r) and math.isclose(w, r, rel_tol=rel_tol, abs_tol=abs_tol)):
+            bad.append(i)
+    return bad
