@@ -136,9 +136,14 @@ class PlantModel:
     def resolve(
         self, kind: str, values: Mapping[str, float] | ArrayLike | None
     ) -> NDArray[np.float64]:
-        """Vector for signal set ``kind`` from a mapping/array, defaulting to the nominal point."""
+        """Vector for signal set ``kind`` from a mapping/array, defaulting to the nominal point.
+
+        The default is a copy: writing into the result never changes the model's nominal point.
+        """
         sset: SignalSet = getattr(self, kind)
         default = getattr(self.nominal, kind)
+        if values is None:
+            return sset.vector(default, what=f"{self.name}.{kind}").copy()
         return sset.vector(values, default=default, what=f"{self.name}.{kind}")
 
     def outputs(
