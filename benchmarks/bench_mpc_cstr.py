@@ -1,0 +1,91 @@
+"""Benchmark: rtompc NMPC (RTI + HPIPM) against do-mpc on do-mpc's CSTR example.
+
+Runs both controllers in one process on the same closed-loop problem
+(``mpc.presets.do_mpc_cstr_config``: do-mpc 5.x examples/CSTR, horizon 20,
+t_step 0.005 h, Radau collocation degree 2; the plant is integrated by CVODES
+from do-mpc's initial state) and prints per-step wall time (median / p95 / max
+in ms, first step excluded: both controllers solve it with IPOPT), the ratio
+of the medians and the largest difference of the reactor temperature T_R
+between the two closed loops. do-mpc runs with its defaults (IPOPT + MUMPS,
+tol 1e-8, warm start), console output off.
+
+Usage::
+
+    .venv/bin/python benchmarks/bench_mpc_cstr.py [--steps 50] [--robust-steps 20]
+        [--no-codegen] [--skip-robust]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+import warnings
+
+import numpy as np
+
+from mpc import NmpcController, SolverKind
+from mpc.do_mpc_backend import DoMpcController
+from mpc.presets import do_mpc_cstr_config
+from plant_models.library import load
+
+
+def run(robust: bool, steps: int, codegen: bool) -> None:
+    model = load("van_de_vusse", parameters="do_mpc")
+    cfg = do_mpc_cstr_config(robust=robust, codegen=codegen)
+    label = "robust multi-stage (9 scenarios)" if robust else "nominal"
+    t0 = time.perf_counter()
+    ours = NmpcController(model, cfg, SolverKind.RTI)
+    t_build_ours = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    ref = DoMpcController(model, cfg)
+    t_build_ref = time.perf_counter() - t0
+    dt = cfg.sample_time_s
+    xa = model.nominal.x.copy()
+    xb = xa.copy()
+    u0 = model.nominal.u
+    ta, tb, dtr, solvers = [], [], [0.0], []
+    for k in range(steps):
+        t0 = time.perf_counter()
+        ra = ours.step(xa, u_prev=u0 if k == 0 else None)
+        ta.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        rb = ref.step(xb, u_prev=u0 if k == 0 else None)
+        tb.append(time.perf_counter() - t0)
+        if ra.u is None or rb.u is None:
+            print(f"step {k}: ours {ra.status.value} ({ra.message}), do-mpc {rb.status.value}")
+            break
+        solvers.append(ra.solver)
+        xa = model.simulate(xa, [ra.u], dt).x[-1]
+        xb = model.simulate(xb, [rb.u], dt).x[-1]
+        dtr.append(abs(xa[2] - xb[2]))
+    a = 1e3 * np.array(ta[1:])
+    b = 1e3 * np.array(tb[1:])
+    print(f"\n== {label}: {len(ta)} closed-loop steps, horizon {cfg.horizon_steps} ==")
+    rti_note = ""
+    if ours._rti is not None:
+        rti_note = f", QP data compiled to C: {ours._rti.compiled}"
+    print(f"build: ours {t_build_ours:.2f} s{rti_note}; do-mpc {t_build_ref:.2f} s")
+    print(f"first step (both IPOPT): ours {1e3 * ta[0]:.1f} ms, do-mpc {1e3 * tb[0]:.1f} ms")
+    print(f"{'per step [ms]':<16}{'median':>10}{'p95':>10}{'max':>10}")
+    for name, v in (("rtompc RTI", a), ("do-mpc", b)):
+        print(f"{name:<16}{np.median(v):>10.2f}{np.percentile(v, 95):>10.2f}{v.max():>10.2f}")
+    print(f"ratio of medians (do-mpc / rtompc): {np.median(b) / np.median(a):.1f}x")
+    print(f"steps solved by: {', '.join(f'{s}={solvers.count(s)}' for s in sorted(set(solvers)))}")
+    print(f"max |T_R difference| over the run: {max(dtr):.4f} K")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--steps", type=int, default=50, help="nominal closed-loop steps")
+    parser.add_argument("--robust-steps", type=int, default=20, help="robust closed-loop steps")
+    parser.add_argument("--no-codegen", action="store_true", help="use the CasADi VM only")
+    parser.add_argument("--skip-robust", action="store_true", help="nominal case only")
+    args = parser.parse_args()
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    run(False, args.steps, not args.no_codegen)
+    if not args.skip_robust:
+        run(True, args.robust_steps, not args.no_codegen)
+
+
+if __name__ == "__main__":
+    main()

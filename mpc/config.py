@@ -1,0 +1,365 @@
+"""Typed, frozen, validated configuration of a nonlinear MPC controller.
+
+:class:`MpcConfig` describes the optimal control problem: horizon, sample time,
+discretisation, per-CV and per-MV specifications (:class:`CvSpec`,
+:class:`MvSpec`), move blocking, terminal cost and an optional robust scenario
+tree (:class:`RobustSpec`). Intrinsic checks run at construction;
+:meth:`MpcConfig.check_against` checks signal names and bounds against a
+:class:`~plant_models.model.PlantModel`. Every error is a
+:class:`~plant_models.errors.ConfigError` naming the field.
+
+Weights are dimensionless: they multiply squared deviations divided by the
+signal's nominal value (``w * ((y - target) / nominal) ** 2``), so the same
+numbers work whatever the SI magnitudes. Slack penalties act on the violation
+divided by the nominal, too.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from enum import Enum
+from typing import TYPE_CHECKING
+
+from plant_models.errors import ConfigError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from plant_models.model import PlantModel
+
+
+class Discretisation(Enum):
+    """How the continuous dynamics are discretised over one sample."""
+
+    RK4 = "rk4"
+    """Explicit Runge-Kutta 4 with ``rk4_substeps`` substeps per sample."""
+    COLLOCATION = "collocation"
+    """Radau IIA orthogonal collocation (do-mpc's default), collocation states as variables."""
+
+
+def _finite(value: float, where: str) -> float:
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{where}: expected a number, got {value!r}") from None
+    if not math.isfinite(out):
+        raise ConfigError(f"{where}: expected a finite number, got {value!r}")
+    return out
+
+
+def _nonneg(value: float, where: str) -> float:
+    out = _finite(value, where)
+    if out < 0:
+        raise ConfigError(f"{where}: must be >= 0, got {out}")
+    return out
+
+
+def _limit(value: float | None, where: str, default: float) -> float:
+    if value is None:
+        return default
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{where}: expected a number, got {value!r}") from None
+    if math.isnan(out):
+        raise ConfigError(f"{where}: is NaN")
+    return out
+
+
+@dataclass(frozen=True)
+class CvSpec:
+    """How one controlled variable (a model output ``y``) enters the controller."""
+
+    name: str
+    """Output signal name (must be in the model's ``y``)."""
+    weight: float = 0.0
+    """Tracking weight on ``((y - target) / nominal) ** 2`` per stage."""
+    target: float | None = None
+    """Setpoint in SI units; required when ``weight > 0`` (an OperatingTarget may override it)."""
+    lower: float = -math.inf
+    """Soft lower limit in SI units (violations cost ``l1_penalty``/``l2_penalty``)."""
+    upper: float = math.inf
+    """Soft upper limit in SI units."""
+    l1_penalty: float = 0.0
+    """Linear (exact) penalty on the scaled limit violation."""
+    l2_penalty: float = 0.0
+    """Quadratic penalty on the scaled limit violation."""
+    zone: tuple[float, float] | None = None
+    """Zone (range) control: no cost inside ``(low, high)`` (SI), ``zone_weight`` outside."""
+    zone_weight: float = 0.0
+    """Quadratic penalty on the scaled distance outside the zone."""
+
+    def __post_init__(self) -> None:
+        where = f"cvs[{self.name!r}]"
+        if not isinstance(self.name, str) or not self.name:
+            raise ConfigError(f"cvs: name must be a non-empty string, got {self.name!r}")
+        object.__setattr__(self, "weight", _nonneg(self.weight, f"{where}.weight"))
+        for attr in ("l1_penalty", "l2_penalty", "zone_weight"):
+            object.__setattr__(self, attr, _nonneg(getattr(self, attr), f"{where}.{attr}"))
+        if self.target is not None:
+            object.__setattr__(self, "target", _finite(self.target, f"{where}.target"))
+        if self.weight > 0 and self.target is None:
+            raise ConfigError(f"{where}.target: a CV with weight > 0 needs a target")
+        lo = _limit(self.lower, f"{where}.lower", -math.inf)
+        hi = _limit(self.upper, f"{where}.upper", math.inf)
+        if lo > hi:
+            raise ConfigError(f"{where}.lower/upper: lower limit {lo} is above upper limit {hi}")
+        object.__setattr__(self, "lower", lo)
+        object.__setattr__(self, "upper", hi)
+        if self.has_limits and self.l1_penalty == 0 and self.l2_penalty == 0:
+            raise ConfigError(
+                f"{where}.l1_penalty/l2_penalty: soft limits need a positive penalty"
+            )
+        if self.zone is not None:
+            try:
+                zlo, zhi = (float(v) for v in self.zone)
+            except (TypeError, ValueError):
+                raise ConfigError(f"{where}.zone: expected (low, high), got {self.zone!r}") from None
+            if not (math.isfinite(zlo) or math.isfinite(zhi)) or zlo > zhi:
+                raise ConfigError(f"{where}.zone: expected low <= high, got {self.zone!r}")
+            if self.zone_weight <= 0:
+                raise ConfigError(f"{where}.zone_weight: a zone needs a positive zone_weight")
+            object.__setattr__(self, "zone", (zlo, zhi))
+
+    @property
+    def has_limits(self) -> bool:
+        """True when the CV has a finite soft limit."""
+        return math.isfinite(self.lower) or math.isfinite(self.upper)
+
+
+@dataclass(frozen=True)
+class MvSpec:
+    """How one manipulated variable (a model input ``u``) enters the controller."""
+
+    name: str
+    """Input signal name (must be in the model's ``u``)."""
+    weight: float = 0.0
+    """Weight on ``((u - target) / nominal) ** 2`` per stage."""
+    target: float | None = None
+    """Ideal resting value in SI units; required when ``weight > 0``."""
+    move_weight: float = 0.0
+    """Move-suppression weight on ``((u_k - u_{k-1}) / nominal) ** 2``."""
+    lower: float | None = None
+    """Hard lower bound in SI units (default: the model's signal bound)."""
+    upper: float | None = None
+    """Hard upper bound in SI units (default: the model's signal bound)."""
+    max_rate_per_s: float | None = None
+    """Hard rate-of-change limit ``|u_k - u_{k-1}| <= max_rate_per_s * sample_time_s``."""
+
+    def __post_init__(self) -> None:
+        where = f"mvs[{self.name!r}]"
+        if not isinstance(self.name, str) or not self.name:
+            raise ConfigError(f"mvs: name must be a non-empty string, got {self.name!r}")
+        object.__setattr__(self, "weight", _nonneg(self.weight, f"{where}.weight"))
+        object.__setattr__(self, "move_weight", _nonneg(self.move_weight, f"{where}.move_weight"))
+        if self.target is not None:
+            object.__setattr__(self, "target", _finite(self.target, f"{where}.target"))
+        if self.weight > 0 and self.target is None:
+            raise ConfigError(f"{where}.target: an MV with weight > 0 needs a target")
+        if self.lower is not None:
+            object.__setattr__(self, "lower", _finite(self.lower, f"{where}.lower"))
+        if self.upper is not None:
+            object.__setattr__(self, "upper", _finite(self.upper, f"{where}.upper"))
+        if self.lower is not None and self.upper is not None and self.lower > self.upper:
+            raise ConfigError(
+                f"{where}.lower/upper: lower bound {self.lower} is above upper bound {self.upper}"
+            )
+        if self.max_rate_per_s is not None:
+            rate = _finite(self.max_rate_per_s, f"{where}.max_rate_per_s")
+            if rate <= 0:
+                raise ConfigError(f"{where}.max_rate_per_s: must be > 0, got {rate}")
+            object.__setattr__(self, "max_rate_per_s", rate)
+
+
+@dataclass(frozen=True)
+class RobustSpec:
+    """Multi-stage (scenario-tree) robust MPC over uncertain parameters.
+
+    The tree branches once, at the first stage (robust horizon 1, as do-mpc's
+    ``n_robust=1``): one scenario per combination of the listed parameter
+    values, each scenario with its own input trajectory after the first move,
+    all sharing the first move. Tracking and move costs are averaged over the
+    scenarios; soft-limit penalties are charged in every scenario.
+    """
+
+    values: tuple[tuple[str, tuple[float, ...]], ...]
+    """``((parameter_name, (value, ...)), ...)``; unlisted parameters keep their value."""
+
+    def __post_init__(self) -> None:
+        vals = tuple((str(n), tuple(float(v) for v in vs)) for n, vs in self.values)
+        if not vals:
+            raise ConfigError("robust.values: needs at least one parameter")
+        seen: set[str] = set()
+        for name, vs in vals:
+            if name in seen:
+                raise ConfigError(f"robust.values[{name!r}]: listed twice")
+            seen.add(name)
+            if not vs or not all(math.isfinite(v) for v in vs):
+                raise ConfigError(f"robust.values[{name!r}]: needs finite values, got {vs}")
+        object.__setattr__(self, "values", vals)
+
+    @property
+    def n_scenarios(self) -> int:
+        """Number of scenarios (product of the numbers of values)."""
+        return math.prod(len(vs) for _, vs in self.values)
+
+
+@dataclass(frozen=True)
+class MpcConfig:
+    """The optimal control problem solved at every sample."""
+
+    horizon_steps: int
+    """Prediction horizon N in samples (>= 1)."""
+    sample_time_s: float
+    """Controller sample time in seconds (> 0)."""
+    cvs: tuple[CvSpec, ...] = ()
+    """Controlled variables: tracking, zones and soft limits."""
+    mvs: tuple[MvSpec, ...] = ()
+    """Manipulated-variable specs; unlisted MVs get model bounds and no cost."""
+    discretisation: Discretisation = Discretisation.RK4
+    """RK4 or Radau collocation."""
+    rk4_substeps: int = 2
+    """RK4 substeps per sample (>= 1)."""
+    collocation_degree: int = 2
+    """Radau collocation degree (1..5; do-mpc's default is 2)."""
+    control_horizon_steps: int | None = None
+    """Free moves; after it the MVs are held (None: every step is free)."""
+    move_blocks: tuple[int, ...] | None = None
+    """Move blocking: lengths of blocks of held input, summing to ``horizon_steps``."""
+    terminal_weight: float = 1.0
+    """Multiplier of the CV tracking weights at the end of the horizon (terminal cost)."""
+    robust: RobustSpec | None = None
+    """Scenario-tree robust MPC; None for nominal MPC."""
+    ipopt_max_iter: int = 200
+    """IPOPT iteration limit (first solve and fallback)."""
+    ipopt_tol: float = 1e-10
+    """IPOPT convergence tolerance."""
+    rti_iterations: int = 1
+    """Gauss-Newton SQP iterations per step of the RTI solver (1 = real-time iteration)."""
+    rti_step_tol: float = 1e-9
+    """Extra SQP iterations stop once the scaled step's inf-norm is below this."""
+    qp_max_iter: int = 100
+    """HPIPM iteration limit per QP."""
+    codegen: bool = False
+    """Compile the QP data function to C (needs a C compiler; falls back if none)."""
+
+    def __post_init__(self) -> None:
+        if isinstance(self.horizon_steps, bool) or not isinstance(self.horizon_steps, int):
+            raise ConfigError(f"horizon_steps: expected an integer, got {self.horizon_steps!r}")
+        if self.horizon_steps < 1:
+            raise ConfigError(f"horizon_steps: must be >= 1, got {self.horizon_steps}")
+        dt = _finite(self.sample_time_s, "sample_time_s")
+        if dt <= 0:
+            raise ConfigError(f"sample_time_s: must be > 0, got {dt}")
+        object.__setattr__(self, "sample_time_s", dt)
+        if not isinstance(self.discretisation, Discretisation):
+            try:
+                object.__setattr__(self, "discretisation", Discretisation(self.discretisation))
+            except ValueError:
+                raise ConfigError(
+                    f"discretisation: expected one of {[d.value for d in Discretisation]}, "
+                    f"got {self.discretisation!r}"
+                ) from None
+        for attr, lo, hi in (
+            ("rk4_substeps", 1, 1000), ("collocation_degree", 1, 5),
+("ipopt_max_iter", 0, 100000),
+            ("rti_iterations", 1, 100), ("qp_max_iter", 1, 10000),
+        ):
+            val = getattr(self, attr)
+            if isinstance(val, bool) or not isinstance(val, int) or not lo <= val <= hi:
+                raise ConfigError(f"{attr}: expected an integer in [{lo}, {hi}], got {val!r}")
+        object.__setattr__(self, "terminal_weight", _nonneg(self.terminal_weight, "terminal_weight"))
+        for attr in ("ipopt_tol", "rti_step_tol"):
+            if _finite(getattr(self, attr), attr) <= 0:
+                raise ConfigError(f"{attr}: must be > 0, got {getattr(self, attr)}")
+        object.__setattr__(self, "cvs", tuple(self.cvs))
+        object.__setattr__(self, "mvs", tuple(self.mvs))
+        for kind, specs, cls in (("cvs", self.cvs, CvSpec), ("mvs", self.mvs, MvSpec)):
+            for s in specs:
+                if not isinstance(s, cls):
+                    raise ConfigError(f"{kind}: expected {cls.__name__} objects, got {type(s).__name__}")
+            names: list[str] = [s.name for s in specs]
+            dup = sorted({n for n in names if names.count(n) > 1})
+            if dup:
+                raise ConfigError(f"{kind}: duplicate names {dup}")
+        n = self.horizon_steps
+        if self.control_horizon_steps is not None:
+            m = self.control_horizon_steps
+            if isinstance(m, bool) or not isinstance(m, int) or not 1 <= m <= n:
+                raise ConfigError(
+                    f"control_horizon_steps: expected an integer in [1, horizon_steps={n}], got {m!r}"
+                )
+            if self.move_blocks is not None:
+                raise ConfigError("move_blocks: give either control_horizon_steps or move_blocks")
+        if self.move_blocks is not None:
+            blocks = tuple(self.move_blocks)
+            if any(isinstance(b, bool) or not isinstance(b, int) or b < 1 for b in blocks):
+                raise ConfigError(f"move_blocks: expected positive integers, got {blocks}")
+            if sum(blocks) != n:
+                raise ConfigError(
+                    f"move_blocks: block lengths must sum to horizon_steps={n}, got sum {sum(blocks)}"
+                )
+            object.__setattr__(self, "move_blocks", blocks)
+        if self.robust is not None and not isinstance(self.robust, RobustSpec):
+            raise ConfigError(f"robust: expected RobustSpec, got {type(self.robust).__name__}")
+
+    # Derived -----------------------------------------------------------
+    def free_move(self, k: int) -> bool:
+        """True when stage ``k`` may change the input (move blocking / control horizon)."""
+        if k == 0:
+            return True
+        if self.control_horizon_steps is not None:
+            return k < self.control_horizon_steps
+        if self.move_blocks is not None:
+            starts = {0}
+            acc = 0
+            for b in self.move_blocks:
+                acc += b
+                starts.add(acc)
+            return k in starts
+        return True
+
+    def cv(self, name: str) -> CvSpec | None:
+        """The spec of CV ``name``, if configured."""
+        return next((c for c in self.cvs if c.name == name), None)
+
+    def mv(self, name: str) -> MvSpec | None:
+        """The spec of MV ``name``, if configured."""
+        return next((m for m in self.mvs if m.name == name), None)
+
+    def check_against(self, model: PlantModel) -> None:
+        """Raise :class:`ConfigError` when a name or bound does not fit ``model``."""
+        for c in self.cvs:
+            if c.name not in model.y:
+                raise ConfigError(
+                    f"cvs[{c.name!r}].name: model {model.name!r} has no output {c.name!r}; "
+                    f"outputs: {', '.join(model.y.names)}"
+                )
+        for m in self.mvs:
+            if m.name not in model.u:
+                raise ConfigError(
+                    f"mvs[{m.name!r}].name: model {model.name!r} has no input {m.name!r}; "
+                    f"inputs: {', '.join(model.u.names)}"
+                )
+            sig = model.u[m.name]
+            lo = sig.lower if m.lower is None else m.lower
+            hi = sig.upper if m.upper is None else m.upper
+            if lo > hi:
+                raise ConfigError(
+                    f"mvs[{m.name!r}].lower/upper: bounds [{lo}, {hi}] are inverted "
+                    f"(model bounds [{sig.lower}, {sig.upper}])"
+                )
+        if self.robust is not None:
+            for name, _ in self.robust.values:
+                if name not in model.p:
+                    raise ConfigError(
+                        f"robust.values[{name!r}]: model {model.name!r} has no parameter {name!r}; "
+                        f"parameters: {', '.join(model.p.names) or '(none)'}"
+                    )
+        if not model.is_continuous:
+            ts = model.sample_time_s
+            if ts is None or not math.isclose(ts, self.sample_time_s, rel_tol=1e-9):
+                raise ConfigError(
+                    f"sample_time_s: discrete-time model {model.name!r} has sample time {ts} s, "
+                    f"config says {self.sample_time_s} s"
+                )
+

@@ -1,0 +1,231 @@
+"""NmpcController: the public nonlinear MPC object (describe with MpcConfig, build, step).
+
+``NmpcController(model, config, solver=SolverKind.RTI)`` builds the
+multiple-shooting problem once; ``step(x, ...)`` solves it for the current
+state estimate and returns an :class:`~mpc.result.MpcResult`. It never raises
+on a bad solve or a bad input value: the result carries the status and
+``u=None``, and the runtime applies a :mod:`mpc.fallback` policy.
+
+Solver strategy: with ``SolverKind.RTI`` the first step (and any step after a
+failure) is solved to convergence by IPOPT; later steps shift the last plan and
+run Gauss-Newton SQP iterations with HPIPM; if the QP fails, IPOPT is tried in
+the same step. ``SolverKind.IPOPT`` solves every step to convergence.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from enum import Enum
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from mpc.config import MpcConfig
+from mpc.ocp import Ocp, build_ocp, parameter_vector
+from mpc.result import MpcResult
+from mpc.solvers import IpoptSolver, RtiSolver, SolveOutcome
+from plant_models.errors import ConfigError, ModelError
+from plant_models.model import PlantModel
+from plant_models.results import SolveStatus
+from plant_models.samples import OperatingTarget, StateEstimate
+
+log = logging.getLogger(__name__)
+
+
+class SolverKind(Enum):
+    """Numerical method used at every step."""
+
+    RTI = "rti"
+    """Real-time iterations (Gauss-Newton SQP + HPIPM), IPOPT for the first solve and fallback."""
+    IPOPT = "ipopt"
+    """Full NLP solve with IPOPT at every step."""
+
+
+class NmpcController:
+    """Nonlinear MPC for one :class:`~plant_models.model.PlantModel`."""
+
+    def __init__(
+        self,
+        model: PlantModel,
+        config: MpcConfig,
+        solver: SolverKind = SolverKind.RTI,
+        *,
+        ipopt_fallback: bool = True,
+    ) -> None:
+        if not isinstance(config, MpcConfig):
+            raise ConfigError(f"config: expected MpcConfig, got {type(config).__name__}")
+        try:
+            solver = SolverKind(solver)
+        except ValueError:
+            raise ConfigError(
+                f"solver: expected one of {[s.value for s in SolverKind]}, got {solver!r}"
+            ) from None
+        self.model = model
+        self.config = config
+        self.solver_kind = solver
+        self.ipopt_fallback = ipopt_fallback
+        self.ocp: Ocp = build_ocp(model, config)
+        self._ipopt = IpoptSolver(self.ocp)
+        self._rti = RtiSolver(self.ocp) if solver is SolverKind.RTI else None
+        self._w: NDArray[np.float64] | None = None
+        self._u_last: NDArray[np.float64] | None = None
+        self._y_target = np.zeros(len(model.y))
+        for c in config.cvs:
+            if c.target is not None:
+                self._y_target[model.y.index(c.name)] = c.target
+        self._u_target = model.nominal.u.copy()
+        for m in config.mvs:
+            if m.target is not None:
+                self._u_target[model.u.index(m.name)] = m.target
+
+    # State ------------------------------------------------------------------
+    def reset(self) -> None:
+        """Forget the warm start and the last move (next step solves with IPOPT)."""
+        self._w = None
+        self._u_last = None
+
+    @property
+    def last_move(self) -> NDArray[np.float64] | None:
+        """The last move returned by a usable step."""
+        return None if self._u_last is None else self._u_last.copy()
+
+    # Step -------------------------------------------------------------------
+    def step(
+        self,
+        x: Mapping[str, float] | ArrayLike,
+        *,
+        target: OperatingTarget | None = None,
+        d: Mapping[str, float] | ArrayLike | None = None,
+        p: Mapping[str, float] | ArrayLike | None = None,
+        y_bias: ArrayLike | None = None,
+        u_bias: ArrayLike | None = None,
+        u_prev: Mapping[str, float] | ArrayLike | None = None,
+        time_s: float = 0.0,
+    ) -> MpcResult:
+        """One controller step from state ``x``; never raises on a bad solve or input value.
+
+        ``y_bias`` is added to the predicted outputs (offset-free control), the
+        model sees ``u + u_bias``; ``u_prev`` (default: the last move returned)
+        is the input applied in the previous sample (move penalties and rate
+        limits); ``d`` and ``p`` default to the model's nominal values.
+        """
+        t0 = time.perf_counter()
+        model = self.model
+        try:
+            xv = model.x.vector(x, what="x")
+            dv = model.resolve("d", d)
+            pv = model.resolve("p", p)
+            ny, nu = len(model.y), len(model.u)
+            yb = _vec(y_bias, ny, "y_bias")
+            ub = _vec(u_bias, nu, "u_bias")
+            if u_prev is not None:
+                up = model.u.vector(u_prev, what="u_prev")
+            elif self._u_last is not None:
+                up = self._u_last
+            else:
+                up = model.nominal.u.copy()
+            y_tgt, u_tgt = self._targets(target)
+        except (ModelError, ConfigError) as exc:
+            return MpcResult(SolveStatus.INVALID_INPUT, None, message=str(exc),
+                             solve_time_s=time.perf_counter() - t0, time_s=time_s,
+                             solver=self.solver_kind.value)
+        ocp = self.ocp
+        P = parameter_vector(ocp, x0=xv, u_prev=up, d=dv, p=pv, y_bias=yb, u_bias=ub,
+                             y_target=y_tgt, u_target=u_tgt)
+        lbw, ubw = ocp.bounds(xv, up)
+        outcome = self._solve(P, lbw, ubw, xv, up)
+        return self._result(outcome, P, t0, time_s)
+
+    def step_estimate(
+        self,
+        estimate: StateEstimate,
+        *,
+        target: OperatingTarget | None = None,
+        d: Mapping[str, float] | ArrayLike | None = None,
+        p: Mapping[str, float] | ArrayLike | None = None,
+        u_prev: Mapping[str, float] | ArrayLike | None = None,
+    ) -> MpcResult:
+        """:meth:`step` from an estimator's :class:`StateEstimate` (x, y_bias, u_bias, time)."""
+        return self.step(
+            estimate.x, target=target, d=d, p=p, y_bias=estimate.y_bias, u_bias=estimate.u_bias,
+            u_prev=u_prev, time_s=estimate.time_s,
+        )
+
+    def _solve(
+        self, P: NDArray[np.float64], lbw: NDArray[np.float64], ubw: NDArray[np.float64],
+        xv: NDArray[np.float64], up: NDArray[np.float64],
+    ) -> SolveOutcome:
+        ocp = self.ocp
+        guess = ocp.shift(self._w) if self._w is not None else ocp.initial_guess(xv, up)
+        if self._rti is not None and self._w is not None:
+            outcome = self._rti.solve(guess, P)
+            if outcome.status.usable or not self.ipopt_fallback:
+                return outcome
+            log.warning("RTI step failed (%s: %s); trying IPOPT", outcome.status.value,
+                        outcome.message)
+        return self._ipopt.solve(guess, P, lbw, ubw)
+
+    def _result(
+        self, outcome: SolveOutcome, P: NDArray[np.float64], t0: float, time_s: float
+    ) -> MpcResult:
+        ocp = self.ocp
+        if outcome.w is None or not outcome.status.usable:
+            self._w = None  # next step re-initialises with IPOPT
+            return MpcResult(outcome.status, None, objective=None, iterations=outcome.iterations,
+                             solve_time_s=time.perf_counter() - t0, message=outcome.message,
+                             solver=outcome.solver, time_s=time_s)
+        w = outcome.w
+        self._w = w
+        if outcome.trajectories is not None:
+            xs, us, ys, f = outcome.trajectories
+        else:
+            xs, us, ys, f = ocp.trajectories(w, P)
+        u_pred = np.asarray(us, dtype=float).T
+        u0 = u_pred[0].copy()
+        self._u_last = u0
+        return MpcResult(
+            outcome.status, u0, x_pred=np.asarray(xs, dtype=float).T, u_pred=u_pred,
+            y_pred=np.asarray(ys, dtype=float).T, objective=float(f),
+            iterations=outcome.iterations, solve_time_s=time.perf_counter() - t0,
+            message=outcome.message, solver=outcome.solver, time_s=time_s,
+        )
+
+    def _targets(
+        self, target: OperatingTarget | None
+    ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        y_tgt = self._y_target.copy()
+        u_tgt = self._u_target.copy()
+        if target is None:
+            return y_tgt, u_tgt
+        for name, val in target.y.items():
+            if name not in self.model.y:
+                raise ConfigError(f"target.y[{name!r}]: model has no output {name!r}")
+            y_tgt[self.model.y.index(name)] = _finite(val, f"target.y[{name!r}]")
+        for name, val in target.u.items():
+            if name not in self.model.u:
+                raise ConfigError(f"target.u[{name!r}]: model has no input {name!r}")
+            u_tgt[self.model.u.index(name)] = _finite(val, f"target.u[{name!r}]")
+        return y_tgt, u_tgt
+
+
+def _finite(val: float, where: str) -> float:
+    try:
+        out = float(val)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{where}: expected a number, got {val!r}") from None
+    if not np.isfinite(out):
+        raise ConfigError(f"{where}: non-finite value {out}")
+    return out
+
+
+def _vec(val: ArrayLike | None, n: int, what: str) -> NDArray[np.float64]:
+    if val is None or np.size(val) == 0:
+        return np.zeros(n)
+    out = np.asarray(val, dtype=float).reshape(-1)
+    if out.shape != (n,):
+        raise ModelError(f"{what}: expected {n} values, got shape {np.shape(val)}")
+    if not np.all(np.isfinite(out)):
+        raise ModelError(f"{what}: non-finite value")
+    return out
