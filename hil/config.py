@@ -11,6 +11,8 @@ is optional, paths are relative to the file::
     sample_time_s = 1.0
     seed = 0
     initial_mode = "local"                # local | remote
+    initial_state = { c_a = 2140.0 }       # by state name, SI (default: nominal)
+    initial_inputs = { q_k = -309.3 }      # by MV name, SI (default: nominal)
     noise_std = { t_r = 0.05, c_b = 5.0 } # by measurement name, SI
     [simulator.actuators.q_k]             # per MV: lower, upper, rate_limit_per_s, time_constant_s
     rate_limit_per_s = 50.0
@@ -94,9 +96,9 @@ def _build(cls: Any, kwargs: Mapping[str, Any], where: str) -> Any:
 def simulator_config(data: Mapping[str, Any], where: str = "simulator") -> SimulatorConfig:
     """A SimulatorConfig from a ``[simulator]`` table."""
     _check_keys(data, {"sample_time_s", "seed", "initial_mode", "noise_std", "actuators", "watchdog",
-                       "disturbance", "fault", "initial_state", "integrator"}, where)
-    kw: dict[str, Any] = {k: data[k] for k in ("sample_time_s", "seed", "integrator", "initial_state")
-                          if k in data}
+                       "disturbance", "fault", "initial_state", "initial_inputs", "integrator"}, where)
+    kw: dict[str, Any] = {k: data[k] for k in ("sample_time_s", "seed", "integrator", "initial_state",
+                                               "initial_inputs") if k in data}
     if "initial_mode" in data:
         try:
             kw["initial_mode"] = ControlMode[str(data["initial_mode"]).upper()]

@@ -56,6 +56,8 @@ class SimulatorConfig:
     """Scheduled faults."""
     initial_state: Mapping[str, float] | None = None
     """Initial states by name; default: the model's nominal state."""
+    initial_inputs: Mapping[str, float] | None = None
+    """Initial MV (actuator) values by name; default: the model's nominal inputs."""
     initial_mode: ControlMode = ControlMode.LOCAL
     """Mode at start."""
     integrator: Integrator = Integrator.CVODES
@@ -127,7 +129,7 @@ class PlantSimulator:
         self._rng = np.random.default_rng(cfg.seed)
         self._profile = DisturbanceProfile(model, tuple(cfg.disturbances))
         specs = resolve_specs(model.u, cfg.actuators)
-        self._actuators = ActuatorBank(specs, model.nominal.u)
+        self._actuators = ActuatorBank(specs, model.resolve("u", cfg.initial_inputs))
         self._base = BaseLayer(
             model.u, cfg.watchdog, self._actuators.position, self._actuators.lower,
             self._actuators.upper, cfg.initial_mode,

@@ -50,6 +50,8 @@ UNITS: dict[str, UnitDef] = {
     # volume flow
     "m^3/s": UnitDef("m^3/s", 1.0),
     "m^3/h": UnitDef("m^3/s", 1.0 / _H),
+    "m³/s": UnitDef("m^3/s", 1.0),  # UNECE display names (OPC UA EUInformation, e.g. node-opcua)
+    "m³/h": UnitDef("m^3/s", 1.0 / _H),
     "l/h": UnitDef("m^3/s", 1e-3 / _H),
     "l/min": UnitDef("m^3/s", 1e-3 / 60.0),
     # power and heat flow
@@ -67,6 +69,7 @@ UNITS: dict[str, UnitDef] = {
     "h": UnitDef("s", _H),
     # volume, length, mass
     "m^3": UnitDef("m^3", 1.0),
+    "m³": UnitDef("m^3", 1.0),
     "l": UnitDef("m^3", 1e-3),
     "m": UnitDef("m", 1.0),
     "cm": UnitDef("m", 1e-2),

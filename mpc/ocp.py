@@ -11,7 +11,9 @@ linear slack cost (objective ``|r|^2 + c'w``) and constraints ``g(w, P)``
 A node's state is ``[x, u_last]`` (the input of the previous stage, so move
 penalties, rate limits and move blocking are node-local) and its control is
 ``[u, collocation states, slacks]``. All variables are divided by the
-signals' nominal values; slacks are dimensionless. Robust (multi-stage) MPC
+signals' nominal values; a slack variable is the limit violation divided by
+the nominal, times ``sqrt(penalty)`` so that its cost is O(1) (fewer interior
+point iterations). Robust (multi-stage) MPC
 chains the scenarios one after the other (scenario-major): the last node of
 a scenario jumps back to ``(x0, u_prev)`` for the next one, and the first move
 of scenario 0 travels along the chain as an extra state so that every
@@ -340,20 +342,22 @@ def build_ocp(model: PlantModel, config: MpcConfig) -> Ocp:
         ] + [(c.zone[0], c.zone[1], i, c) for i, c in zone_cvs if c.zone is not None]
         for lo, hi, i, c in limits:
             ys = y[i] / yn[i]
-            if np.isfinite(hi):
-                stage_g.append(ys - slk[s_i])
-                stage_lb.append(-np.inf)
-                stage_ub.append(hi / yn[i])
-            if np.isfinite(lo):
-                stage_g.append(ys + slk[s_i])
-                stage_lb.append(lo / yn[i])
-                stage_ub.append(np.inf)
             is_zone = s_i >= len(lim_cvs)
             l1 = 0.0 if is_zone else c.l1_penalty
             l2 = c.zone_weight * omega if is_zone else c.l2_penalty
+            sfac = 1.0 / np.sqrt(max(l1, np.sqrt(l2), 1.0))  # slack variable scaling
+            sv = sfac * slk[s_i]
+            if np.isfinite(hi):
+                stage_g.append(ys - sv)
+                stage_lb.append(-np.inf)
+                stage_ub.append(hi / yn[i])
+            if np.isfinite(lo):
+                stage_g.append(ys + sv)
+                stage_lb.append(lo / yn[i])
+                stage_ub.append(np.inf)
             if l2 > 0:
-                res.append(np.sqrt(l2) * slk[s_i])
-            lin[offsets[i_node] + nxb + nu + ncol + s_i] = l1
+                res.append(np.sqrt(l2) * sv)
+            lin[offsets[i_node] + nxb + nu + ncol + s_i] = l1 * sfac
             s_i += 1
         if nref and k == 0 and j > 0:  # non-anticipativity: every scenario's first move
             stage_g.append(usc - uref)

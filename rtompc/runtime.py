@@ -6,8 +6,11 @@ own steady-state detection) -> controller step in a worker thread -> fallback
 when the step is not usable -> write (ON mode only, link up, MVs in service)
 -> heartbeat -> historian. Lockstep transports are advanced one sample per
 cycle; real-time transports are paced with overrun detection and jitter
-statistics. Nothing here raises on a bad solve or a lost link: the cycle records
-what happened and the loop goes on.
+statistics. On every (re)connect the loop re-initialises from the MV values the
+plant holds and, in ON mode, asks for REMOTE, again each cycle until the plant
+grants it (a plant held in LOCAL refuses the writes; the refusal is recorded).
+Nothing here raises on a bad solve, a lost link or a refused mode request: the
+cycle records what happened and the loop goes on.
 """
 
 from __future__ import annotations
@@ -23,10 +26,10 @@ from typing import Any, Protocol
 import numpy as np
 from numpy.typing import NDArray
 
-from interfaces.plantio import PlantIO, WriteStatus
+from interfaces.plantio import PlantIO, PlantMode, WriteStatus
 from mpc.fallback import FallbackPolicy, fallback_move
 from mpc.result import MpcResult
-from plant_models.errors import ConfigError
+from plant_models.errors import ConfigError, PlantIOError
 from plant_models.model import PlantModel
 from plant_models.results import SolveStatus
 from plant_models.samples import (
@@ -177,6 +180,8 @@ class ControlLoop:
         self._last_good: MpcResult | None = None
         self._since_good = 0
         self._was_connected = False
+        self._remote_pending = False
+        self._remote_refusal = ""
         self._heartbeat = 0
         self._cycle = 0
         self._stop = asyncio.Event()
@@ -199,6 +204,26 @@ class ControlLoop:
                          for n in self.model.u.names]) & np.isfinite(u)
         base = self._u_applied if self._u_applied is not None else self.model.nominal.u
         return np.where(good, u, base)
+
+    async def _request_remote(self, events: list[str]) -> None:
+        """Ask the plant for REMOTE; a refusal is recorded and asked again next cycle."""
+        try:
+            mode = await self.io.request_mode(remote=True)
+        except PlantIOError as exc:
+            why = f"REMOTE request refused: {exc}"
+            if why != self._remote_refusal:
+                events.append(why)
+            self._remote_refusal = why
+            return
+        self._remote_pending = mode is not PlantMode.REMOTE
+        if self._remote_pending:
+            why = f"REMOTE requested, plant still {mode.name}"
+            if why != self._remote_refusal:
+                events.append(why)
+            self._remote_refusal = why
+        elif self._remote_refusal:
+            events.append("plant granted REMOTE")
+            self._remote_refusal = ""
 
     def _disturbances(self, meas: Measurement) -> NDArray[np.float64]:
         d = self._d_last.copy()
@@ -243,15 +268,21 @@ class ControlLoop:
         meas = await self.io.read()
         connected = self.io.connected
         if connected and not self._was_connected:
-            self._u_applied = await self._initialise_from_plant()
-            if self._cycle > 0:
-                self.stats.reconnects += 1
-                events.append("reconnected: re-initialised from the plant's MV values")
-            if settings.mode is Mode.ON:
-                await self.io.request_mode(remote=True)
+            try:
+                self._u_applied = await self._initialise_from_plant()
+            except PlantIOError as exc:  # link lost again while re-initialising: retry next cycle
+                connected = False
+                events.append(f"re-initialisation from the plant failed: {exc}")
+            else:
+                self._remote_pending = True
+                if self._cycle > 0:
+                    self.stats.reconnects += 1
+                    events.append("reconnected: re-initialised from the plant's MV values")
         elif not connected and self._was_connected:
             events.append("link lost: writing nothing, estimating open loop")
         self._was_connected = connected
+        if connected and self._remote_pending and settings.mode is Mode.ON:
+            await self._request_remote(events)
         if not connected:
             self.stats.disconnected_cycles += 1
         u_plant = self._u_applied.copy() if self._u_applied is not None else self.model.nominal.u

@@ -1,88 +1,59 @@
-"""``rtompc demo``: the README's main job.
+"""``rtompc demo``: the README's main job — RTO + NMPC over OPC UA against the HIL simulator.
 
-Until the closed loop over OPC UA lands (issue 6), the demo runs an open-loop
-simulation of the Van de Vusse CSTR from the published Klatt & Engell steady
-state through a feed-rate step and a cooling step, checks the final state
-against a fresh steady-state solve, prints the figures and writes a trend plot.
-It says so when it starts.
+See :mod:`rtompc.demo` for what runs. Exit code 0 when the loop ran to the end;
+the KPIs are printed (``--json`` for machines) and written to ``summary.json``
+next to ``demo_trends.png`` and ``historian.sqlite`` in ``--out``.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from plant_models.library import load
-
-H = 3600.0
+from rtompc.demo import DemoOptions, run_demo
 
 
 def _run(args: argparse.Namespace) -> int:
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    print("rtompc demo: the closed loop over OPC UA is not built yet; this demo runs an "
-          "open-loop plant simulation of the Van de Vusse CSTR (CVODES) and a steady-state check.")
-    model = load("van_de_vusse")
-    dt = 18.0
-    n = int(args.duration_h * H / dt)
-    u = np.tile(model.nominal.u, (n, 1))
-    u[n // 3:, 0] *= 1.2  # +20 % feed at t = T/3
-    u[2 * n // 3:, 1] *= 1.5  # +50 % cooling at t = 2T/3
-    traj = model.simulate(None, u, dt)
-    ss = model.steady_state(u=u[-1], x_guess=traj.x[-1])
-    final = dict(zip(model.x.names, traj.x[-1], strict=True))
-    summary: dict[str, Any] = {
-        "plant": model.name, "steps": n, "sample_time_s": dt,
-        "final_state": final,
-        "steady_state_at_final_inputs": dict(zip(model.x.names, ss.x, strict=True)),
-        "max_gap_to_steady_state_rel": float(np.max(np.abs(traj.x[-1] - ss.x) / model.x.nominal)),
-    }
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(3, 1, figsize=(8, 8), sharex=True)
-    th = traj.t / H
-    axes[0].plot(th, traj.x[:, 0] / 1e3, label="c_A")
-    axes[0].plot(th, traj.x[:, 1] / 1e3, label="c_B")
-    axes[0].set_ylabel("mol/l")
-    axes[1].plot(th, traj.x[:, 2] - 273.15, label="T_R")
-    axes[1].plot(th, traj.x[:, 3] - 273.15, label="T_K")
-    axes[1].set_ylabel("°C")
-    axes[2].step(th[:-1], traj.u[:, 0] * H, where="post", label="F/V [1/h]")
-    ax2 = axes[2].twinx()
-    ax2.step(th[:-1], traj.u[:, 1] * H / 1e3, where="post", color="C3", label="Q_K [kJ/h]")
-    axes[2].set_xlabel("time [h]")
-    for ax in axes[:2]:
-        ax.legend()
-        ax.grid(True)
-    fig.suptitle("Van de Vusse CSTR, open-loop simulation (CVODES)")
-    fig.tight_layout()
-    png = out / "demo_trends.png"
-    fig.savefig(png, dpi=100)
-    plt.close(fig)
-    (out / "demo_summary.json").write_text(json.dumps(summary, indent=2))
+    opts = DemoOptions(out_dir=Path(args.out), cycles=args.cycles, speed=args.speed,
+                       lockstep=args.lockstep, secure=not args.insecure,
+                       progress=not args.json)
+    stream = None if args.json else sys.stdout
+    if stream:
+        print("rtompc demo: Williams-Otto reactor on a HIL OPC UA server (child process); "
+              "EKF + NMPC + economic RTO (2-reaction model, modifier adaptation) over OPC UA")
+    summary = asyncio.run(run_demo(opts, stream))
     if args.json:
         print(json.dumps(summary, indent=2))
-    else:
-        print(f"simulated {n} steps of {dt:.0f} s ({args.duration_h} h of plant time)")
-        for k, v in final.items():
-            print(f"  final {k:5s} = {v:10.3f} {model.x[k].unit}")
-        print(f"  gap to the steady state at the final inputs: "
-              f"{summary['max_gap_to_steady_state_rel']:.2e} (relative)")
-        print(f"wrote {png} and {out / 'demo_summary.json'}")
+        return 0
+    print(f"ran {summary['cycles']} cycles ({summary['plant_time_h']:.1f} h of plant time) in "
+          f"{summary['wall_time_s']:.0f} s wall time")
+    print(f"  plant profit   {summary['initial_profit']:8.2f} -> {summary['final_profit']:8.2f} $/s "
+          f"(plant optimum {summary['plant_optimum_profit']:.2f}; gap "
+          f"{summary['gap_to_optimum_pct']:.2f} %) after {summary['rto_iterations']} RTO iterations")
+    print(f"  F_B            {summary['final_f_b']:8.3f} kg/s (optimum {summary['optimum_f_b']:.3f})")
+    print(f"  T_R            {summary['final_t_r_c']:8.2f} °C   (optimum {summary['optimum_t_r_c']:.2f})")
+    print(f"  X_G max        {summary['x_g_max']:8.4f}      (soft limit {summary['x_g_limit']})")
+    print(f"  MPC solve      median {summary['solve_ms_median']:.1f} ms, p95 {summary['solve_ms_p95']:.1f} ms,"
+          f" max {summary['solve_ms_max']:.1f} ms; cycle median {summary['cycle_ms_median']:.1f} ms")
+    print(f"  overruns {summary['overruns']}, fallbacks {summary['fallbacks']}, writes "
+          f"{summary['writes']}, write failures {summary['write_failures']}")
+    print(f"wrote {opts.out_dir / 'demo_trends.png'}, {opts.out_dir / 'historian.sqlite'}, "
+          f"{opts.out_dir / 'summary.json'}")
     return 0
 
 
 def register(sub: Any) -> None:
     """Add the ``demo`` command."""
-    p = sub.add_parser("demo", help="run the main demonstration (see README)")
-    p.add_argument("--out", default="rtompc-demo", help="output directory for plots and data")
-    p.add_argument("--duration-h", type=float, default=3.0, help="simulated plant time in hours")
-    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p = sub.add_parser("demo", help="closed loop over OPC UA against the HIL simulator (main job)")
+    p.add_argument("--out", default="rtompc-demo", help="output directory (default rtompc-demo)")
+    p.add_argument("--cycles", type=int, default=800, help="control cycles of 60 s plant time")
+    p.add_argument("--speed", type=float, default=600.0, help="HIL real-time factor (default 600)")
+    p.add_argument("--lockstep", action="store_true", help="deterministic lockstep instead of real time")
+    p.add_argument("--insecure", action="store_true",
+                   help="no OPC UA security (default: SignAndEncrypt, trust lists, user/password)")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON only")
     p.set_defaults(func=_run)
