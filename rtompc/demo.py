@@ -150,7 +150,7 @@ class Progress:
 
 async def run_demo(opts: DemoOptions, stream: TextIO | None = None) -> dict[str, Any]:
     """Run the whole demo; returns the summary (also written to ``summary.json``)."""
-    out = opts.out_dir
+    out = opts.out_dir.expanduser().resolve()  # the bench file names paths; make them absolute
     out.mkdir(parents=True, exist_ok=True)
     plant = load("williams_otto")
     rto_model = load("williams_otto_2r")

@@ -157,8 +157,8 @@ async def test_server_killed_and_restarted_loop_survives(cstr: PlantModel, tmp_p
         # the restarted plant holds MVs several rate steps away from the engine's last writes
         last_written = next(r.u_written for r in reversed(probe.records[:n_before])
                             if np.all(np.isfinite(r.u_written)))
-        u_restart = np.clip(last_written + np.array([6.0, -6.0]) * STEP,
-                            cstr.u.lower + STEP, cstr.u.upper - STEP)
+        toward_middle = np.where(last_written < (cstr.u.lower + cstr.u.upper) / 2, 1.0, -1.0)
+        u_restart = last_written + 6.0 * toward_middle * STEP  # spans are > 12 steps wide
         hil2 = HilProcess(_bench(tmp_path / "bench2.toml", cstr, endpoint, u0=u_restart),
                           log_path=tmp_path / "hil2.log")
         await hil2.start()

@@ -16,7 +16,9 @@ in an application config), EKF with output disturbances and NMPC. Checked: the l
 reaches the level and temperature setpoints within tight bands, every write is verified
 by read-back and the server saw only value-only writes (its counter of refused
 timestamped writes holds exactly the one the test sent on purpose), and the values the
-engine used are the raw PLC values converted (cm -> m, °C -> K).
+engine used are the raw PLC values converted (cm -> m, °C -> K). A second test holds the
+PLC in LOCAL by its operator key switch: the loop must go on (REMOTE refused, setpoint
+writes refused, nothing counted as written) and take over bumplessly once released.
 """
 
 from __future__ import annotations
