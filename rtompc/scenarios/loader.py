@@ -28,6 +28,7 @@ from __future__ import annotations
 import math
 import tomllib
 from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 
 from mpc.config import CvSpec, Discretisation, MpcConfig, MvSpec, RobustSpec
@@ -501,3 +502,14 @@ def scenario_from_mapping(data: dict[str, Any], file: Path) -> ScenarioSpec:
         criteria=criteria,
         kpi=kpi,
     )
+
+
+def mpc_from_table(file: Path, table: Mapping[str, Any], model: PlantModel) -> tuple[MpcConfig, str]:
+    """An ``[mpc]`` table (as in scenario and application files) as an MpcConfig and solver name."""
+    return _mpc(TableReader(file, {"mpc": dict(table)}), model)
+
+
+def estimator_from_table(file: Path, table: Mapping[str, Any], model: PlantModel,
+                         sample_time_s: float) -> EstimatorSpec:
+    """An ``[estimator]`` table as an EstimatorSpec (kind, EstimatorConfig, x0, MHE horizon)."""
+    return _estimator(TableReader(file, {"estimator": dict(table)}), model, model, sample_time_s)
