@@ -20,7 +20,6 @@ Chachuat & Bonvin, Ind. Eng. Chem. Res. 48 (2009) 6022–6033):
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import math

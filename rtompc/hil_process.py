@@ -21,7 +21,13 @@ from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 
-from hil.security import SERVER_CERT, TRUSTED_DIR, ensure_server_certificate, hash_password, make_self_signed
+from hil.security import (
+    SERVER_CERT,
+    TRUSTED_DIR,
+    ensure_server_certificate,
+    hash_password,
+    make_self_signed,
+)
 from interfaces.opcua_settings import OpcUaSecurity, SecurityMode, SecurityPolicy
 from plant_models.errors import PlantIOError
 

@@ -27,8 +27,8 @@ from __future__ import annotations
 
 import math
 import tomllib
-from pathlib import Path
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from mpc.config import CvSpec, Discretisation, MpcConfig, MvSpec, RobustSpec

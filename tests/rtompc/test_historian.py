@@ -27,11 +27,11 @@ from plant_models.samples import (
 )
 from rtompc.cli import COMMAND_MODULES
 from rtompc.historian import (
-    HistorianRow,
     Durability,
     ExportFormat,
     Historian,
     HistorianLayout,
+    HistorianRow,
     export,
 )
 
