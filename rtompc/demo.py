@@ -129,7 +129,7 @@ class Progress:
 
     def append(self, record: CycleRecord) -> None:
         meas = record.measurement
-        y = {n: meas.value(n) for n in ("f_p", "f_e") if n in meas.names}
+        y: dict[str, float] = {n: meas.value(n) for n in ("f_p", "f_e") if n in meas.names}
         u = record.u_plant
         self.records.append(record)
         self.profit.append(plant_profit(self.plant, y, u) if len(y) == 2 else math.nan)
@@ -156,19 +156,20 @@ async def run_demo(opts: DemoOptions, stream: TextIO | None = None) -> dict[str,
     secure = make_secure_bench(out / "pki") if opts.secure else None
     endpoint = f"opc.tcp://127.0.0.1:{free_port()}"
     x_start = plant.steady_state(u=U0).x
+    if x_start is None:  # pragma: no cover - steady_state raises unless usable
+        raise RuntimeError("no steady state at the start inputs")
     bench = write_bench(out / "hil_bench.toml", "williams_otto", {}, endpoint=endpoint,
                         sample_time_s=DT if opts.lockstep else 10.0,
                         speed=None if opts.lockstep else opts.speed,
                         secure=secure, watchdog_timeout_s=600.0,
                         initial_state=plant.x.mapping(x_start), initial_inputs=plant.u.mapping(U0))
     ekf, mpc, stage, start = build_stack(plant, rto_model, x_start)
-    settings = OpcUaSettings(
-        endpoint=endpoint, sample_time_s=DT, lockstep=opts.lockstep,
-        security=secure.client if secure else OpcUaSettings.__dataclass_fields__[
-            "security"].default_factory(),  # type: ignore[misc]
-        username=secure.username if secure else None,
-        password=secure.password if secure else None,
+    credentials: dict[str, Any] = (
+        {"security": secure.client, "username": secure.username, "password": secure.password}
+        if secure else {}
     )
+    settings = OpcUaSettings(endpoint=endpoint, sample_time_s=DT, lockstep=opts.lockstep,
+                             **credentials)
     hist_path = out / "historian.sqlite"
     for suffix in ("", "-wal", "-shm"):
         Path(str(hist_path) + suffix).unlink(missing_ok=True)

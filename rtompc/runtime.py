@@ -55,8 +55,11 @@ class Estimator(Protocol):
 class Controller(Protocol):
     """What the loop needs of a controller (``mpc.NmpcController``)."""
 
-    def step(self, x: Any, **kwargs: Any) -> MpcResult:
-        """One controller step."""
+    def step(
+        self, x: Any, *, target: OperatingTarget | None = None, d: Any = None, p: Any = None,
+        y_bias: Any = None, u_bias: Any = None, u_prev: Any = None, time_s: float = 0.0,
+    ) -> MpcResult:
+        """One controller step (``mpc.NmpcController.step``); never raises on a bad solve."""
 
 
 class TargetSource(Protocol):
@@ -314,6 +317,7 @@ class ControlLoop:
                 self.controller.step, estimate.x, target=self.target, d=d,
                 y_bias=estimate.y_bias if estimate.y_bias.size else None,
                 u_bias=estimate.u_bias if estimate.u_bias.size else None, u_prev=u_plant,
+                time_s=meas.time_s,
             )
             self.stats.solve_times_s.append(result.solve_time_s)
             if result.usable and result.u is not None:
