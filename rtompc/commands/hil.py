@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ipaddress
 import getpass
 import signal
 import sys
 from pathlib import Path
+from urllib.parse import urlparse
 from typing import Any
 
 from hil.config import BenchConfig, bench_from_mapping, load_bench
@@ -78,11 +80,26 @@ async def _serve(bench: BenchConfig) -> None:
 
 def _run_serve(args: argparse.Namespace) -> int:
     bench = bench_from_args(args)
+    host = (urlparse(bench.server.endpoint).hostname or "").strip("[]")
+    if bench.server.security.value == "none" and not _is_loopback(host) and not args.allow_insecure:
+        raise ConfigError(
+            f"endpoint {bench.server.endpoint}: serving on a non-loopback address needs "
+            "--security sign|sign-encrypt with --users (or --allow-insecure on an isolated network)"
+        )
     if bench.server.security.value != "none" and bench.server.cert_dir is None:
         bench = BenchConfig(bench.plant, bench.plant_params, bench.simulator,
                             type(bench.server)(**{**bench.server.__dict__, "cert_dir": DEFAULT_CERT_DIR}))
     asyncio.run(_serve(bench))
     return 0
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _run_hash(args: argparse.Namespace) -> int:
@@ -117,6 +134,8 @@ def register(sub: Any) -> None:
                    f"(default {DEFAULT_CERT_DIR} when security is on)")
     s.add_argument("--users", help="users file (TOML, PBKDF2 password hashes)")
     s.add_argument("--faults", help="fault scenario file (TOML)")
+    s.add_argument("--allow-insecure", action="store_true",
+                   help="allow security none on a non-loopback endpoint (isolated test networks only)")
     s.set_defaults(func=_run_serve)
     h = hsub.add_parser("hash-password", help="print a password hash for the users file")
     h.add_argument("--iterations", type=int, default=DEFAULT_ITERATIONS, help="PBKDF2 iterations")

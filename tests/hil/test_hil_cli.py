@@ -135,3 +135,16 @@ def test_hash_password_command_reads_stdin(monkeypatch: pytest.MonkeyPatch,
     encoded = capsys.readouterr().out.strip()
     assert encoded.startswith("pbkdf2_sha256$1000$") and "correct horse" not in encoded
     assert verify_password("correct horse", encoded) and not verify_password("correct", encoded)
+
+
+def test_serve_refuses_insecure_non_loopback_endpoint() -> None:
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "rtompc", "hil", "serve", "van_de_vusse", "--lockstep",
+         "--endpoint", "opc.tcp://192.0.2.10:4840"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 2
+    assert "non-loopback address needs --security" in proc.stderr
