@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import ipaddress
 import getpass
+import ipaddress
 import signal
 import sys
 from pathlib import Path
-from urllib.parse import urlparse
 from typing import Any
+from urllib.parse import urlparse
 
 from hil.config import BenchConfig, bench_from_mapping, load_bench
 from hil.security import DEFAULT_ITERATIONS, hash_password
