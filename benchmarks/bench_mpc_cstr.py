@@ -1,4 +1,4 @@
-"""Benchmark: rtompc NMPC (RTI + HPIPM) against do-mpc on do-mpc's CSTR example.
+"""Benchmark: rtompc NMPC (RTI: Gauss-Newton SQP) against do-mpc on do-mpc's CSTR example.
 
 Runs both controllers in one process on the same closed-loop problem
 (``mpc.presets.do_mpc_cstr_config``: do-mpc 5.x examples/CSTR, horizon 20,
@@ -12,7 +12,10 @@ tol 1e-8, warm start), console output off.
 Usage::
 
     .venv/bin/python benchmarks/bench_mpc_cstr.py [--steps 50] [--robust-steps 20]
-        [--no-codegen] [--skip-robust]
+        [--no-codegen] [--skip-robust] [--qp-solver hpipm|condensed_qpoases]
+
+``--qp-solver`` selects the RTI's QP method (``mpc.config.QpSolver``; default:
+the configuration's default).
 """
 
 from __future__ import annotations
@@ -24,14 +27,16 @@ import warnings
 import numpy as np
 
 from mpc import NmpcController, SolverKind
+from mpc.config import QpSolver
 from mpc.do_mpc_backend import DoMpcController
 from mpc.presets import do_mpc_cstr_config
 from plant_models.library import load
 
 
-def run(robust: bool, steps: int, codegen: bool) -> None:
+def run(robust: bool, steps: int, codegen: bool, qp_solver: QpSolver | None = None) -> None:
     model = load("van_de_vusse", parameters="do_mpc")
-    cfg = do_mpc_cstr_config(robust=robust, codegen=codegen)
+    extra = {} if qp_solver is None else {"qp_solver": qp_solver}
+    cfg = do_mpc_cstr_config(robust=robust, codegen=codegen, **extra)
     label = "robust multi-stage (9 scenarios)" if robust else "nominal"
     t0 = time.perf_counter()
     ours = NmpcController(model, cfg, SolverKind.RTI)
@@ -63,7 +68,8 @@ def run(robust: bool, steps: int, codegen: bool) -> None:
     print(f"\n== {label}: {len(ta)} closed-loop steps, horizon {cfg.horizon_steps} ==")
     rti_note = ""
     if ours._rti is not None:
-        rti_note = f", QP data compiled to C: {ours._rti.compiled}"
+        rti_note = (f", QP data compiled to C: {ours._rti.compiled}, "
+                    f"QP: {ours._rti.qp_solver.value}")
     print(f"build: ours {t_build_ours:.2f} s{rti_note}; do-mpc {t_build_ref:.2f} s")
     print(f"first step (both IPOPT): ours {1e3 * ta[0]:.1f} ms, do-mpc {1e3 * tb[0]:.1f} ms")
     print(f"{'per step [ms]':<16}{'median':>10}{'p95':>10}{'max':>10}")
@@ -80,11 +86,14 @@ def main() -> None:
     parser.add_argument("--robust-steps", type=int, default=20, help="robust closed-loop steps")
     parser.add_argument("--no-codegen", action="store_true", help="use the CasADi VM only")
     parser.add_argument("--skip-robust", action="store_true", help="nominal case only")
+    parser.add_argument("--qp-solver", choices=[q.value for q in QpSolver], default=None,
+                        help="RTI QP method (default: the configuration's)")
     args = parser.parse_args()
     warnings.filterwarnings("ignore", category=FutureWarning)
-    run(False, args.steps, not args.no_codegen)
+    qp = None if args.qp_solver is None else QpSolver(args.qp_solver)
+    run(False, args.steps, not args.no_codegen, qp)
     if not args.skip_robust:
-        run(True, args.robust_steps, not args.no_codegen)
+        run(True, args.robust_steps, not args.no_codegen, qp)
 
 
 if __name__ == "__main__":

@@ -36,6 +36,20 @@ class Discretisation(Enum):
     """Radau IIA orthogonal collocation (do-mpc's default), collocation states as variables."""
 
 
+class QpSolver(Enum):
+    """How the RTI solver solves its Gauss-Newton QP."""
+
+    AUTO = "auto"
+    """CONDENSED_QPOASES for nominal MPC with at most 150 node controls
+    (``mpc.condensing.CONDENSED_MAX_VARIABLES``) and no node-state bounds, else HPIPM
+    (a condensed scenario tree or a long horizon gives a large dense QP)."""
+    HPIPM = "hpipm"
+    """Stage-structured QP, interior point (HPIPM), collocation states condensed per stage."""
+    CONDENSED_QPOASES = "condensed_qpoases"
+    """QP condensed onto the node controls (inputs, slacks) in one compiled function, dense
+    active-set solve with hot start (qpOASES). Needs node states without bounds."""
+
+
 def _finite(value: float, where: str) -> float:
     try:
         out = float(value)
@@ -238,9 +252,12 @@ class MpcConfig:
     rti_step_tol: float = 1e-9
     """Extra SQP iterations stop once the scaled step's inf-norm is below this."""
     qp_max_iter: int = 100
-    """HPIPM iteration limit per QP."""
+    """QP iteration limit: HPIPM iterations; for qpOASES the working-set changes (at least
+    10 per QP variable)."""
     codegen: bool = False
     """Compile the QP data function to C (needs a C compiler; falls back if none)."""
+    qp_solver: QpSolver = QpSolver.AUTO
+    """QP method of the RTI solver (see :class:`QpSolver`)."""
 
     def __post_init__(self) -> None:
         if isinstance(self.horizon_steps, bool) or not isinstance(self.horizon_steps, int):
@@ -258,6 +275,14 @@ class MpcConfig:
                 raise ConfigError(
                     f"discretisation: expected one of {[d.value for d in Discretisation]}, "
                     f"got {self.discretisation!r}"
+                ) from None
+        if not isinstance(self.qp_solver, QpSolver):
+            try:
+                object.__setattr__(self, "qp_solver", QpSolver(self.qp_solver))
+            except ValueError:
+                raise ConfigError(
+                    f"qp_solver: expected one of {[q.value for q in QpSolver]}, "
+                    f"got {self.qp_solver!r}"
                 ) from None
         for attr, lo, hi in (
             ("rk4_substeps", 1, 1000), ("collocation_degree", 1, 5),

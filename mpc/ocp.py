@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import casadi as ca
@@ -146,7 +147,13 @@ class Ocp:
 
     def shift(self, w: NDArray[np.float64]) -> NDArray[np.float64]:
         """Warm start for the next sample: every node moves one step earlier in its scenario."""
-        out = w.copy()
+        return w[self._shift_index]
+
+    @cached_property
+    def _shift_index(self) -> NDArray[np.int64]:
+        """``shift(w) == w[_shift_index]`` (computed once)."""
+        idx = np.arange(self.nw)
+        out = idx.copy()
         off = self.stage_offsets
         n = self.config.horizon_steps
         nxb = self.nx_stage[0]
@@ -154,9 +161,9 @@ class Ocp:
             base = j * (n + 1)
             for k in range(n - 1):
                 i = base + k
-                out[off[i]:off[i + 1]] = w[off[i + 1]:off[i + 2]]
+                out[off[i]:off[i + 1]] = idx[off[i + 1]:off[i + 2]]
             i_last, i_end = base + n - 1, base + n
-            out[off[i_last]:off[i_last] + nxb] = w[off[i_end]:off[i_end] + nxb]
+            out[off[i_last]:off[i_last] + nxb] = idx[off[i_end]:off[i_end] + nxb]
         return out
 
     def initial_guess(self, x0: NDArray[np.float64], u: NDArray[np.float64]) -> NDArray[np.float64]:

@@ -4,8 +4,12 @@
   first solve, as fallback, and as the reference.
 - :class:`RtiSolver`: Gauss-Newton SQP real-time iterations. Each iteration
   evaluates the QP data (an SX function, optionally compiled to C) and solves
-  one stage-structured QP with HPIPM, called directly through CasADi's conic
-  interface (HPIPM inside an MX Function segfaults with casadi 3.8.2).
+  one QP (``MpcConfig.qp_solver``): either the stage-structured QP with HPIPM,
+  called directly through CasADi's conic interface (HPIPM inside an MX
+  Function segfaults with casadi 3.8.2), or the QP condensed onto the node
+  controls (:mod:`mpc.condensing`) with qpOASES, dense, hot-started. The
+  functions are called through CasADi's buffer API on arrays allocated once
+  (a plain Python call costs ~0.1 ms of DM conversions per function).
 
 Both return a :class:`SolveOutcome` and never raise on a failed solve. Foreign
 statuses are translated here, once.
@@ -13,14 +17,19 @@ statuses are translated here, once.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import hashlib
+import io
 import logging
 import os
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,7 +38,10 @@ import casadi as ca
 import numpy as np
 from numpy.typing import NDArray
 
+from mpc.condensing import condensed_functions, resolve_qp_solver
+from mpc.config import QpSolver
 from mpc.ocp import Ocp
+from plant_models.errors import ConfigError
 from plant_models.results import SolveStatus, status_from_ipopt
 
 log = logging.getLogger(__name__)
@@ -249,59 +261,193 @@ def _hpipm_status(stats: dict[str, Any]) -> tuple[SolveStatus, str]:
     return _HPIPM_STATUS.get(code, SolveStatus.FAILED), f"hpipm return status {code}"
 
 
+def _qpoases_status(stats: dict[str, Any]) -> tuple[SolveStatus, str]:
+    """Translate qpOASES' return text (CasADi's conic stats) to a status."""
+    text = str(stats.get("return_status", ""))
+    if stats.get("success", False):
+        return SolveStatus.SUCCESS, f"qpoases: {text}"
+    low = text.lower()
+    if "infeasib" in low:
+        return SolveStatus.INFEASIBLE, f"qpoases: {text}"
+    if "nwsr" in low or "maximum number" in low:
+        return SolveStatus.MAX_ITER, f"qpoases: {text}"
+    return SolveStatus.NUMERICAL_ERROR, f"qpoases: {text or 'failed'}"
+
+
+class _Buffered:
+    """A CasADi Function called through its buffer API on pre-allocated numpy arrays.
+
+    A normal Python call converts every argument and result to DM (about
+    0.1 ms for the RTI functions); the buffer evaluates in place. With
+    ``via_call`` the same arrays go through the ordinary call instead. Inputs and
+    outputs are the nonzeros of the Function's sparsity patterns. ``args``
+    entries given as arrays are shared (another buffer's results, no copy), and
+    so are ``res`` (a fresh buffer writing where an old one did).
+    """
+
+    def __init__(self, fun: ca.Function, args: dict[int, NDArray[np.float64]] | None = None,
+                 *, via_call: bool = False, res: list[NDArray[np.float64]] | None = None) -> None:
+        self.fun = fun
+        self._via_call = via_call
+        self.args = [np.zeros(fun.nnz_in(i)) for i in range(fun.n_in())]
+        for i, arr in (args or {}).items():
+            if arr.size != fun.nnz_in(i):
+                raise ValueError(f"{fun.name()} input {i}: {arr.size} values, needs {fun.nnz_in(i)}")
+            self.args[i] = arr
+        self.res = res if res is not None else [np.zeros(fun.nnz_out(i))
+                                                for i in range(fun.n_out())]
+        self._shapes = [(fun.size2_out(i), fun.size1_out(i)) for i in range(fun.n_out())]
+        if via_call:
+            return
+        self._buf, self._eval = fun.buffer()
+        for i, arr in enumerate(self.args):
+            self._buf.set_arg(i, memoryview(arr))  # type: ignore[call-arg, arg-type]
+        for i, arr in enumerate(self.res):
+            self._buf.set_res(i, memoryview(arr))  # type: ignore[call-arg, arg-type]
+
+    def __call__(self) -> int:
+        """Evaluate; returns CasADi's return flag (0 on success, 1 if it raised)."""
+        try:
+            if self._via_call:
+                fun = self.fun
+                ins = [ca.DM(fun.sparsity_in(i), a) for i, a in enumerate(self.args)]
+                outs = fun.call(ins)
+                for arr, out in zip(self.res, outs, strict=True):
+                    arr[:] = out.nonzeros()
+                return 0
+            self._eval()
+        except RuntimeError as exc:  # evaluation errors surface as RuntimeError
+            log.debug("%s failed: %s", self.fun.name(), exc)
+            return 1
+        return int(self._buf.ret())
+
+    def stats(self) -> dict[str, Any]:
+        """Statistics of the last evaluation (solvers)."""
+        return dict(self.fun.stats() if self._via_call else self._buf.stats())
+
+    def dense_out(self, i: int) -> NDArray[np.float64]:
+        """Copy of output ``i`` as a dense 2-D array (the outputs are dense)."""
+        return self.res[i].reshape(self._shapes[i]).T.copy()
+
+
+def _dense_outputs(fun: ca.Function, keep_sparse: tuple[int, ...] = ()) -> ca.Function:
+    """``fun`` with all outputs densified but ``keep_sparse`` (matrices passed on as nonzeros)."""
+    sx_in = fun.sx_in()
+    outs = fun.call(sx_in)
+    outs = [o if i in keep_sparse else ca.densify(o) for i, o in enumerate(outs)]
+    return ca.Function(fun.name(), sx_in, outs)
+
+
 class RtiSolver:
-    """Gauss-Newton SQP (real-time iteration) with HPIPM."""
+    """Gauss-Newton SQP (real-time iteration): HPIPM on the stage-structured QP, or
+    qpOASES on the QP condensed onto the node controls (``MpcConfig.qp_solver``).
+
+    Every Function (QP data, QP solver, update) runs through the CasADi buffer
+    API on arrays allocated once; the QP data arrays are the QP solver's inputs.
+    """
 
     def __init__(self, ocp: Ocp) -> None:
         cfg = ocp.config
         self._ocp = ocp
+        self.qp_solver = resolve_qp_solver(ocp)
+        """The QP method in use (``MpcConfig.qp_solver`` with AUTO resolved)."""
         qp_data, post, _ = _condensed_qp_data(ocp)
+        qp_data = _dense_outputs(qp_data, keep_sparse=(0, 2, 7))
+        post = _dense_outputs(post)
+        data, update = qp_data, post
+        if self.qp_solver is QpSolver.CONDENSED_QPOASES:
+            try:
+                data, update = condensed_functions(ocp, qp_data, post)
+            except ConfigError as exc:
+                if cfg.qp_solver is not QpSolver.AUTO:
+                    raise
+                log.info("QP not condensable (%s); using HPIPM", exc)
+                self.qp_solver = QpSolver.HPIPM
+        if self.qp_solver is QpSolver.HPIPM:
+            update = ca.Function(
+                "mpc_post_hpipm", post.sx_in(),
+                [*post.call(post.sx_in()), ca.norm_inf(post.sx_in()[1])])
         self.compiled = False
         if cfg.codegen:
-            cq, cp = _compile(qp_data), _compile(post)
-            if cq is not None and cp is not None:
-                qp_data, post = cq, cp
+            # The condensing is an MX function (sparse block products, fast in the VM);
+            # expanded to scalar code it compiles to ~2.5x faster C.
+            cd = _compile(data.expand() if self.qp_solver is QpSolver.CONDENSED_QPOASES else data)
+            cu = _compile(update)
+            if cd is not None and cu is not None:
+                data, update = cd, cu
                 self.compiled = True
-        self._qp_data = qp_data
-        self._post = post
-        n = len(ocp.nu_stage)
-        nu = [v - c for v, c in zip(ocp.nu_stage, ocp.colloc_stage, strict=True)] + [0]
-        ng = [v - c for v, c in zip(ocp.ng_stage[:n], ocp.colloc_stage, strict=True)] + [
-            ocp.ng_stage[n]]
-        sp = {"h": qp_data.sparsity_out(0), "a": qp_data.sparsity_out(2)}
-        opts: dict[str, Any] = {
-            "N": n, "nx": ocp.nx_stage, "nu": nu, "ng": ng, "inf": 1e8, "error_on_fail": False,
-            "hpipm": {"iter_max": cfg.qp_max_iter, "res_g_max": 1e-8, "res_b_max": 1e-8,
-                      "res_d_max": 1e-8, "res_m_max": 1e-8, "mode": "robust"},
-        }
-        self._qp = ca.conic("mpc_qp", "hpipm", sp, opts)
+        self._data = _Buffered(data)
+        d = self._data.res
+        self._cold_qp: Callable[[], _Buffered] | None = None
+        if self.qp_solver is QpSolver.CONDENSED_QPOASES:
+            sp = {"h": data.sparsity_out(0), "a": data.sparsity_out(2)}
+            opts: dict[str, Any] = {
+                "sparse": False, "hessian_type": "posdef", "printLevel": "none",
+                "error_on_fail": False, "nWSR": max(cfg.qp_max_iter, 10 * data.nnz_out(1)),
+            }
+            with _quiet_stdout():  # qpOASES prints a banner whenever a memory is created
+                qp = ca.conic("mpc_qp_condensed", "qpoases", sp, opts)
+                self._qp = _Buffered(qp, {i: d[i] for i in range(7)})
+            self._cold_qp = lambda: _Buffered(qp, {i: d[i] for i in range(7)}, res=self._qp.res)
+            self._status = _qpoases_status
+            # update(w, v, M, m, T, t, P)
+            self._update = _Buffered(update, {0: self._data.args[0], 1: self._qp.res[0],
+                                              2: d[7], 3: d[8], 4: d[9], 5: d[10],
+                                              6: self._data.args[1]})
+        else:
+            n = len(ocp.nu_stage)
+            nu = [v - c for v, c in zip(ocp.nu_stage, ocp.colloc_stage, strict=True)] + [0]
+            ng = [v - c for v, c in zip(ocp.ng_stage[:n], ocp.colloc_stage, strict=True)] + [
+                ocp.ng_stage[n]]
+            sp = {"h": data.sparsity_out(0), "a": data.sparsity_out(2)}
+            opts = {
+                "N": n, "nx": ocp.nx_stage, "nu": nu, "ng": ng, "inf": 1e8,
+                "error_on_fail": False,
+                "hpipm": {"iter_max": cfg.qp_max_iter, "res_g_max": 1e-8, "res_b_max": 1e-8,
+                          "res_d_max": 1e-8, "res_m_max": 1e-8, "mode": "robust"},
+            }
+            qp = ca.conic("mpc_qp", "hpipm", sp, opts)
+            # HPIPM through a reused FunctionBuffer returned bound-violating answers from the
+            # second call on (casadi 3.8.2): it goes through the ordinary call.
+            self._qp = _Buffered(qp, {i: d[i] for i in range(7)}, via_call=True)
+            self._status = _hpipm_status
+            # update(w, dz, T, t, P)
+            self._update = _Buffered(update, {0: self._data.args[0], 1: self._qp.res[0],
+                                              2: d[7], 3: d[8], 4: self._data.args[1]})
 
     def solve(self, w0: NDArray[np.float64], P: NDArray[np.float64]) -> SolveOutcome:
         """Run ``rti_iterations`` Gauss-Newton SQP iterations from ``w0``; never raises."""
         cfg = self._ocp.config
-        w: ca.DM | NDArray[np.float64] = w0
+        w_in, p_in = self._data.args
+        w_in[:] = w0
+        p_in[:] = P
+        up = self._update
         total_iter = 0
         message = ""
-        traj = None
         viol = 0.0
         for it in range(cfg.rti_iterations):
-            try:
-                hess, grad, a, lba, uba, lbx, ubx, tmat, tvec = self._qp_data(w, P)
-                sol = self._qp(h=hess, g=grad, a=a, lba=lba, uba=uba, lbx=lbx, ubx=ubx)
-                stats = self._qp.stats()
-                status, message = _hpipm_status(stats)
-                total_iter += max(int(stats.get("iter_count", 0)), 0)
-                if not status.usable:
-                    return SolveOutcome(status, None, total_iter, message, "rti")
-                dz = sol["x"]
-                w, xs, us, ys, f, v = self._post(w, dz, tmat, tvec, P)
-            except RuntimeError as exc:
-                return SolveOutcome(SolveStatus.NUMERICAL_ERROR, None, total_iter, str(exc), "rti")
-            viol = float(v)
-            traj = (xs, us, ys, f)
-            if it + 1 < cfg.rti_iterations and float(ca.norm_inf(dz)) < cfg.rti_step_tol:
+            if self._data() != 0:
+                return SolveOutcome(SolveStatus.NUMERICAL_ERROR, None, total_iter,
+                                    "QP data evaluation failed", "rti")
+            flag = self._qp()
+            stats = self._qp.stats()
+            status, message = self._status(stats)
+            total_iter += max(int(stats.get("iter_count", 0)), 0)
+            if flag != 0 and status is SolveStatus.SUCCESS:
+                status, message = SolveStatus.NUMERICAL_ERROR, f"{message}; QP call failed"
+            if not status.usable:
+                if self._cold_qp is not None:  # drop the hot start: next QP starts cold
+                    with _quiet_stdout():
+                        self._qp = self._cold_qp()
+                return SolveOutcome(status, None, total_iter, message, "rti")
+            if up() != 0:
+                return SolveOutcome(SolveStatus.NUMERICAL_ERROR, None, total_iter,
+                                    "update evaluation failed", "rti")
+            w_in[:] = up.res[0]
+            viol = float(up.res[5][0])
+            if it + 1 < cfg.rti_iterations and float(up.res[6][0]) < cfg.rti_step_tol:
                 break
-        w_np = np.asarray(w, dtype=float).reshape(-1)
+        w_np = w_in.copy()
         if not np.all(np.isfinite(w_np)):
             return SolveOutcome(SolveStatus.NUMERICAL_ERROR, None, total_iter,
                                 f"{message}; non-finite iterate", "rti")
@@ -309,7 +455,40 @@ class RtiSolver:
         if viol > 1e-6:
             return SolveOutcome(SolveStatus.INFEASIBLE, None, total_iter,
                                 f"{message}; bound violation {viol:.3g}", "rti")
+        traj = (up.dense_out(1), up.dense_out(2), up.dense_out(3), float(up.res[4][0]))
         return SolveOutcome(SolveStatus.SUCCESS, w_np, total_iter, message, "rti", traj)
+
+
+def _flush_c_stdio() -> None:
+    """fflush(NULL) of the C library, if it can be reached."""
+    try:
+        ctypes.CDLL(None).fflush(None)
+    except (OSError, AttributeError):
+        pass
+
+
+@contextlib.contextmanager
+def _quiet_stdout() -> Iterator[None]:
+    """Silence stdout for the block: Python's ``sys.stdout`` (CasADi routes some solver output
+    there) and the C library's file descriptor 1."""
+    with contextlib.redirect_stdout(io.StringIO()):
+        try:
+            if sys.__stdout__ is not None:
+                sys.__stdout__.flush()
+            saved = os.dup(1)
+        except (OSError, ValueError):
+            yield
+            return
+        try:
+            with open(os.devnull, "wb") as null:
+                os.dup2(null.fileno(), 1)
+                try:
+                    yield
+                finally:
+                    _flush_c_stdio()  # C printf output is buffered: drop it before restoring
+                    os.dup2(saved, 1)
+        finally:
+            os.close(saved)
 
 
 def now() -> float:
