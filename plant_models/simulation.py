@@ -82,6 +82,24 @@ def _step_function(model: PlantModel, dt: float, method: Integrator) -> ca.Funct
     return fun
 
 
+def rk4_function(model: PlantModel, dt: float, substeps: int, name: str = "rk4") -> ca.Function:
+    """Fixed-step RK4 over ``dt`` seconds in ``substeps`` steps: ``F(x, u, d, p) -> x_next``
+    (symbolic, differentiable; for estimators and shooting-based fits)."""
+    x = ca.SX.sym("x", len(model.x))
+    u = ca.SX.sym("u", len(model.u))
+    d = ca.SX.sym("d", len(model.d))
+    p = ca.SX.sym("p", len(model.p))
+    h = dt / substeps
+    xk = x
+    for _ in range(substeps):
+        k1 = model.f(xk, u, d, p)
+        k2 = model.f(xk + h / 2 * k1, u, d, p)
+        k3 = model.f(xk + h / 2 * k2, u, d, p)
+        k4 = model.f(xk + h * k3, u, d, p)
+        xk = xk + h / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
+    return ca.Function(name, [x, u, d, p], [xk])
+
+
 def step(
     model: PlantModel,
     x: NDArray[np.float64],

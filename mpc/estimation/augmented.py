@@ -29,6 +29,7 @@ from numpy.typing import NDArray
 
 from plant_models.errors import ConfigError, ModelError
 from plant_models.model import PlantModel
+from plant_models.simulation import rk4_function
 
 
 class Discretization(Enum):
@@ -115,22 +116,6 @@ class AugmentedModel:
         return z[:nx].copy(), self.B_y @ z[nx : nx + ndy], self.B_u @ z[nx + ndy :]
 
 
-def _rk4(model: PlantModel, dt: float, substeps: int) -> ca.Function:
-    x = ca.SX.sym("x", len(model.x))
-    u = ca.SX.sym("u", len(model.u))
-    d = ca.SX.sym("d", len(model.d))
-    p = ca.SX.sym("p", len(model.p))
-    h = dt / substeps
-    xk = x
-    for _ in range(substeps):
-        k1 = model.f(xk, u, d, p)
-        k2 = model.f(xk + h / 2 * k1, u, d, p)
-        k3 = model.f(xk + h / 2 * k2, u, d, p)
-        k4 = model.f(xk + h * k3, u, d, p)
-        xk = xk + h / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
-    return ca.Function("rk4", [x, u, d, p], [xk])
-
-
 def _cvodes(model: PlantModel, dt: float) -> ca.Function:
     x = ca.MX.sym("x", len(model.x))
     u = ca.MX.sym("u", len(model.u))
@@ -167,7 +152,7 @@ def sample_map(
             )
         return model.f
     if method is Discretization.RK4:
-        return _rk4(model, sample_time_s, substeps)
+        return rk4_function(model, sample_time_s, substeps)
     return _cvodes(model, sample_time_s)
 
 

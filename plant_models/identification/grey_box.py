@@ -42,6 +42,7 @@ from plant_models.errors import ModelError, SolverFailed
 from plant_models.identification.data import DataError
 from plant_models.model import PlantModel
 from plant_models.results import SolveStatus, status_from_ipopt
+from plant_models.simulation import rk4_function
 
 _log = logging.getLogger(__name__)
 
@@ -108,15 +109,7 @@ def _sample_map(model: PlantModel, dt: float, substeps: int) -> ca.Function:
             raise DataError(f"gray-box: model {model.name!r} is discrete with sample time "
                             f"{model.sample_time_s} s, data are sampled every {dt} s")
         return ca.Function("F", [x, u, d, p], [model.f(x, u, d, p)])
-    h = dt / substeps
-    xk = x
-    for _ in range(substeps):
-        k1 = model.f(xk, u, d, p)
-        k2 = model.f(xk + h / 2 * k1, u, d, p)
-        k3 = model.f(xk + h / 2 * k2, u, d, p)
-        k4 = model.f(xk + h * k3, u, d, p)
-        xk = xk + h / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
-    return ca.Function("F", [x, u, d, p], [xk])
+    return rk4_function(model, dt, substeps, name="F")
 
 
 def _check_data(model: PlantModel, t: ArrayLike, u: ArrayLike, y: ArrayLike, d: ArrayLike | None,
