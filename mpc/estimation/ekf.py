@@ -30,6 +30,25 @@ from plant_models.samples import Measurement, StateEstimate
 logger = logging.getLogger(__name__)
 
 
+def augmented_with_tuning(model: PlantModel, config: EstimatorConfig) -> tuple[AugmentedModel, Tuning]:
+    """The augmented (disturbance) model and tuning vectors shared by the EKF and the MHE.
+
+    Raises :class:`ModelError` when the disturbance model is not detectable and
+    ``config.require_detectable`` is set (otherwise logs a warning).
+    """
+    augmented = augment(
+        model, config.disturbances, config.sample_time_s, config.discretization, config.substeps
+    )
+    tuning = resolve_tuning(augmented, config)
+    if config.disturbances.size:
+        det = check_detectability(augmented, config.measured)
+        if not det.detectable:
+            if config.require_detectable:
+                raise ModelError(det.message)
+            logger.warning("%s", det.message)
+    return augmented, tuning
+
+
 def ekf_predict(
     aug: AugmentedModel, z: NDArray, P: NDArray, Q: NDArray, u: NDArray, d: NDArray, p: NDArray
 ) -> tuple[NDArray, NDArray]:
@@ -83,20 +102,7 @@ class ExtendedKalmanFilter:
         """
         self.model = model
         self.config = config
-        self.augmented: AugmentedModel = augment(
-            model,
-            config.disturbances,
-            config.sample_time_s,
-            config.discretization,
-            config.substeps,
-        )
-        self.tuning: Tuning = resolve_tuning(self.augmented, config)
-        if config.disturbances.size:
-            det = check_detectability(self.augmented, config.measured)
-            if not det.detectable:
-                if config.require_detectable:
-                    raise ModelError(det.message)
-                logger.warning("%s", det.message)
+        self.augmented, self.tuning = augmented_with_tuning(model, config)
         self.validator = MeasurementValidator(config.validation)
         self._Q = np.diag(self.tuning.q_std**2)
         nx = len(model.x)

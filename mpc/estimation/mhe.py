@@ -33,9 +33,8 @@ import casadi as ca
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from mpc.estimation.augmented import AugmentedModel, augment, check_detectability
-from mpc.estimation.config import EstimatorConfig, MheConfig, Tuning, resolve_tuning
-from mpc.estimation.ekf import ekf_correct, ekf_predict
+from mpc.estimation.config import EstimatorConfig, MheConfig
+from mpc.estimation.ekf import augmented_with_tuning, ekf_correct, ekf_predict
 from mpc.estimation.result import EstimatorResult, invalid_input_result
 from mpc.estimation.validation import MeasurementValidator
 from plant_models.errors import ConfigError, ModelError
@@ -71,20 +70,7 @@ class MovingHorizonEstimator:
         self.model = model
         self.config = config
         self.mhe = mhe if mhe is not None else MheConfig()
-        self.augmented: AugmentedModel = augment(
-            model,
-            config.disturbances,
-            config.sample_time_s,
-            config.discretization,
-            config.substeps,
-        )
-        self.tuning: Tuning = resolve_tuning(self.augmented, config)
-        if config.disturbances.size:
-            det = check_detectability(self.augmented, config.measured)
-            if not det.detectable:
-                if config.require_detectable:
-                    raise ModelError(det.message)
-                logger.warning("%s", det.message)
+        self.augmented, self.tuning = augmented_with_tuning(model, config)
         self.validator = MeasurementValidator(config.validation)
         self._Q = np.diag(self.tuning.q_std**2)
         self._lbz, self._ubz = self._bounds()
