@@ -2,12 +2,13 @@
 
 1. Throughput (scenarios per minute) of ``run_campaign`` over the fast scenario
    subset with 1 and 2 local worker processes (process start-up included).
+   ``--dask`` adds the same files on a Dask LocalCluster (cluster start-up excluded).
 2. Closed-loop speed of the Van de Vusse CSTR with NMPC (RTI) + EKF, in-process
    lockstep (``scenarios/vdv_setpoint_step.toml``): plant time / wall time of the
    loop, median of ``--repeat`` runs (target >= 200x), and the per-cycle time;
    then the same loop over OPC UA against the HIL server (lockstep, loopback).
 
-Usage: ``.venv/bin/python benchmarks/bench_campaign.py [--repeat 3] [--tag fast]``
+Usage: ``.venv/bin/python benchmarks/bench_campaign.py [--repeat 3] [--tag fast|all]``
 """
 
 from __future__ import annotations
@@ -28,10 +29,16 @@ ROOT = Path(__file__).resolve().parents[1]
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3, help="closed-loop repetitions")
-    parser.add_argument("--tag", default="fast", help="scenario tag for the throughput runs")
+    parser.add_argument(
+        "--tag", default="fast", help="scenario tag for the throughput runs ('all': whole suite)"
+    )
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument(
+        "--dask", action="store_true", help="also run on a Dask LocalCluster with max(--workers)"
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
+    logging.getLogger("distributed").setLevel(logging.ERROR)
     print(f"machine: {os.cpu_count()} CPUs, python {sys.version.split()[0]}")
 
     cstr = ROOT / "scenarios" / "vdv_setpoint_step.toml"
@@ -64,7 +71,7 @@ def main() -> int:
         f"IAE c_B {hil.kpis['iae.c_b']:.6g} vs in-process {r.kpis['iae.c_b']:.6g}"
     )
 
-    files = discover([ROOT / "scenarios"], tags=[args.tag])
+    files = discover([ROOT / "scenarios"], tags=[] if args.tag == "all" else [args.tag])
     print(f"campaign throughput over {len(files)} scenarios tagged {args.tag!r}:")
     base = None
     for w in args.workers:
@@ -75,6 +82,18 @@ def main() -> int:
             f"  {w} worker(s): {c.wall_time_s:.1f} s, {c.throughput_per_min:.1f} scenarios/min "
             f"(x{c.throughput_per_min / base:.2f}); {counts['passed']} passed, "
             f"{counts['failed']} failed, {counts['error']} errors"
+        )
+    if args.dask:
+        from distributed import LocalCluster
+
+        n = max(args.workers)
+        with LocalCluster(n_workers=n, threads_per_worker=1, processes=True) as cluster:
+            c = run_campaign(files, scheduler=cluster.scheduler_address)
+        counts = c.counts()
+        print(
+            f"  Dask LocalCluster, {n} worker processes: {c.wall_time_s:.1f} s, "
+            f"{c.throughput_per_min:.1f} scenarios/min (x{c.throughput_per_min / base:.2f}); "
+            f"{counts['passed']} passed, {counts['failed']} failed, {counts['error']} errors"
         )
     return 0
 
