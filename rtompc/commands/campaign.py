@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -13,13 +14,33 @@ from rtompc.scenarios.reports import write_html, write_json, write_junit
 from rtompc.scenarios.result import ScenarioResult
 
 
-def _progress(done: int, total: int, result: ScenarioResult) -> None:
-    reason = f"  {result.message.splitlines()[0]}" if result.message else ""
-    line = (
-        f"[{done}/{total}] {result.status.value.upper():6s} {result.name} "
-        f"({result.wall_time_s:.1f} s){reason}"
-    )
-    print(line[:200], file=sys.stderr, flush=True)
+class _ProgressBar:
+    """Campaign progress on stderr: a bar, counts, failures so far and an ETA, one line per result.
+
+    One line per finished scenario (not a carriage-return redraw) so that a nightly job's log keeps
+    the order in which scenarios finished and why any failed.
+    """
+
+    WIDTH = 24
+
+    def __init__(self) -> None:
+        self._t0 = time.perf_counter()
+        self._bad = 0
+
+    def __call__(self, done: int, total: int, result: ScenarioResult) -> None:
+        if not result.passed:
+            self._bad += 1
+        filled = round(self.WIDTH * done / total) if total else self.WIDTH
+        bar = "#" * filled + "-" * (self.WIDTH - filled)
+        elapsed = time.perf_counter() - self._t0
+        eta = elapsed / done * (total - done) if done else 0.0
+        reason = f"  {result.message.splitlines()[0]}" if result.message else ""
+        line = (
+            f"[{bar}] [{done}/{total}] {result.status.value.upper():6s} {result.name} "
+            f"({result.wall_time_s:.1f} s; {self._bad} not passed; "
+            f"elapsed {elapsed:.0f} s, ETA {eta:.0f} s){reason}"
+        )
+        print(line[:240], file=sys.stderr, flush=True)
 
 
 def _worker_logging(level: int) -> None:
@@ -33,7 +54,7 @@ def _run(args: argparse.Namespace) -> int:
         workers=args.workers,
         scheduler=args.scheduler,
         tags=tuple(args.filter or ()),
-        progress=None if args.quiet else _progress,
+        progress=None if args.quiet else _ProgressBar(),
         worker_init=_worker_logging,
         worker_init_args=(logging.getLogger().getEffectiveLevel(),),
     )

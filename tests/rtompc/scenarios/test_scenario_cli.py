@@ -59,7 +59,22 @@ def test_campaign_writes_reports_and_filters(tmp_path: Path, tiny, capsys) -> No
     captured = capsys.readouterr()
     assert code == 0, captured.out + captured.err
     assert "1 scenarios" in captured.out and "1 passed" in captured.out
-    assert "[1/1] PASSED fast_one" in captured.err
+    assert "[" + "#" * 24 + "] [1/1] PASSED fast_one" in captured.err
     root = ET.parse(junit).getroot()
     assert root.get("tests") == "1" and root.find("testcase").get("name") == "fast_one"
     assert (out / "report.html").is_file() and (out / "json" / "fast_one.json").is_file()
+
+
+def test_campaign_progress_bar_counts_failures_and_estimates_time(capsys) -> None:
+    from rtompc.commands.campaign import _ProgressBar
+    from rtompc.scenarios.result import ScenarioResult, ScenarioStatus
+
+    bar = _ProgressBar()
+    bar(1, 4, ScenarioResult("a", "a.toml", (), ScenarioStatus.PASSED, wall_time_s=1.0))
+    bad = ScenarioResult("b", "b.toml", (), ScenarioStatus.FAILED, message="iae.c_b 5 > 3\nmore")
+    bar(2, 4, bad)
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0].startswith("[" + "#" * 6 + "-" * 18 + "] [1/4] PASSED a (1.0 s; 0 not passed")
+    assert lines[1].startswith("[" + "#" * 12 + "-" * 12 + "] [2/4] FAILED b")
+    assert "1 not passed" in lines[1] and lines[1].endswith("iae.c_b 5 > 3")
+    assert "ETA" in lines[1] and "more" not in lines[1]
