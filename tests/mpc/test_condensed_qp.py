@@ -64,7 +64,8 @@ def _rti_problem(model, overrides):
 @pytest.mark.parametrize("case", list(CASES), ids=list(CASES))
 def test_condensed_step_solves_the_sparse_qp_and_matches_hpipm(cstr, case):
     """Same move as HPIPM; the condensed answer is feasible for the sparse QP and its objective
-    is not above HPIPM's (HPIPM stops at residuals 1e-8, the active-set answer is exact)."""
+    is not above HPIPM's (HPIPM stops at residuals 1e-8 and complementarity 1e-7, the
+    active-set answer is exact)."""
     cfg_h, ocp_h, guess, P = _rti_problem(cstr, CASES[case])
     ocp_c = build_ocp(cstr, do_mpc_cstr_config(qp_solver=QpSolver.CONDENSED_QPOASES,
                                                **CASES[case]))
@@ -94,7 +95,9 @@ def test_condensed_step_solves_the_sparse_qp_and_matches_hpipm(cstr, case):
     u_c = co.w[ocp_c.idx_u] * ocp_c.u_scale
     u_h = hp.w[ocp_h.idx_u] * ocp_h.u_scale
     assert np.max(np.abs(u_c[0] - u_h[0]) / span) < 1e-4
-    assert np.max(np.abs(u_c - u_h) / span) < 1e-3
+    # the plan: HPIPM stops at a mean complementarity of 1e-7 (mpc.solvers), which leaves the
+    # flat tail of the plan up to 1.7e-3 of the span off the exact active-set answer (measured)
+    assert np.max(np.abs(u_c - u_h) / span) < 3e-3
     if case == "soft-limit-active":
         slack = co.w[ocp_c.stage_offsets[0] + ocp_c.nx_stage[0] + len(cstr.u) + ocp_c.n_colloc]
         assert slack > 1e-3  # the limit is violated at the first node: the slack carries it
