@@ -198,7 +198,7 @@ def test_compiled_qp_data_matches_the_casadi_vm(cstr, tmp_path, monkeypatch):
 
 def test_robust_rti_tracks_setpoint_changes_without_ipopt(cstr):
     """Multi-stage RTI on HPIPM through large setpoint changes: every step after the first is
-    solved by the QP (at HPIPM's default 1e-8 complementarity tolerance 24 of 160 such steps
+    solved by the QP (at the former 1e-8 complementarity tolerance 24 of 160 such steps
     reached iter_max and fell back to IPOPT), the soft T_R limit holds and c_B follows."""
     from mpc.presets import do_mpc_cstr_config
 
