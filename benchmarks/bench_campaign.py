@@ -20,7 +20,7 @@ import statistics
 import sys
 from pathlib import Path
 
-from rtompc.scenarios.campaign import discover, run_campaign
+from rtompc.scenarios.campaign import CampaignResult, discover, run_campaign
 from rtompc.scenarios.runner import run_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,7 +38,6 @@ def main() -> int:
     )
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
-    logging.getLogger("distributed").setLevel(logging.ERROR)
     print(f"machine: {os.cpu_count()} CPUs, python {sys.version.split()[0]}")
 
     cstr = ROOT / "scenarios" / "vdv_setpoint_step.toml"
@@ -73,29 +72,30 @@ def main() -> int:
 
     files = discover([ROOT / "scenarios"], tags=[] if args.tag == "all" else [args.tag])
     print(f"campaign throughput over {len(files)} scenarios tagged {args.tag!r}:")
-    base = None
+    base = 0.0  # throughput of the first run, the reference of the ratios
     for w in args.workers:
         c = run_campaign(files, workers=w)
-        counts = c.counts()
         base = base or c.throughput_per_min
-        print(
-            f"  {w} worker(s): {c.wall_time_s:.1f} s, {c.throughput_per_min:.1f} scenarios/min "
-            f"(x{c.throughput_per_min / base:.2f}); {counts['passed']} passed, "
-            f"{counts['failed']} failed, {counts['error']} errors"
-        )
+        _print_throughput(f"{w} worker(s)", c, base)
     if args.dask:
         from distributed import LocalCluster
 
+        logging.getLogger("distributed").setLevel(logging.ERROR)  # after import: it sets INFO
         n = max(args.workers)
         with LocalCluster(n_workers=n, threads_per_worker=1, processes=True) as cluster:
             c = run_campaign(files, scheduler=cluster.scheduler_address)
-        counts = c.counts()
-        print(
-            f"  Dask LocalCluster, {n} worker processes: {c.wall_time_s:.1f} s, "
-            f"{c.throughput_per_min:.1f} scenarios/min (x{c.throughput_per_min / base:.2f}); "
-            f"{counts['passed']} passed, {counts['failed']} failed, {counts['error']} errors"
-        )
+        _print_throughput(f"Dask LocalCluster, {n} worker processes", c, base)
     return 0
+
+
+def _print_throughput(label: str, c: CampaignResult, base: float) -> None:
+    """One throughput line: wall time, scenarios/min, ratio to the first run, outcome counts."""
+    counts = c.counts()
+    print(
+        f"  {label}: {c.wall_time_s:.1f} s, {c.throughput_per_min:.1f} scenarios/min "
+        f"(x{c.throughput_per_min / base:.2f}); {counts['passed']} passed, "
+        f"{counts['failed']} failed, {counts['error']} errors"
+    )
 
 
 if __name__ == "__main__":

@@ -407,9 +407,9 @@ class RtiSolver:
                 # are sqrt(l1_penalty) (200 on do-mpc's CSTR) and the interior point stalls near
                 # a mean complementarity of 1e-8. Measured: at 1e-8 HPIPM hit iter_max in 24 of
                 # 160 robust CSTR steps with setpoint changes (each then solved by IPOPT,
-                # ~400 ms); at 1.5e-8 and above, none. The price: SQP
-                # iterated to convergence lands within 6e-4 (relative) of IPOPT's optimum on
-                # the MVs, below what one real-time iteration per step leaves anyway.
+                # ~400 ms); at 1.5e-8 and above, none. The price: SQP iterated to convergence
+                # lands within 6e-4 (relative) of IPOPT's optimum on the MVs, below what one
+                # real-time iteration per step leaves anyway.
                 "hpipm": {"iter_max": cfg.qp_max_iter, "res_g_max": 1e-8, "res_b_max": 1e-8,
                           "res_d_max": 1e-8, "res_m_max": 1e-7, "mode": "robust"},
             }

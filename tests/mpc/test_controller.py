@@ -12,6 +12,7 @@ import pytest
 from mpc_helpers import H, plant_step
 
 from mpc import CvSpec, MpcConfig, MvSpec, NmpcController, SolverKind
+from mpc.presets import do_mpc_cstr_config
 from plant_models.results import SolveStatus
 from plant_models.samples import OperatingTarget, StateEstimate
 
@@ -53,8 +54,6 @@ def test_robust_rti_converges_to_the_ipopt_optimum(cstr):
     HPIPM stops at a mean complementarity of 1e-7 (see ``mpc.solvers``), so the converged SQP
     point sits slightly inside the active set: measured 5.8e-4 relative on q_k and 2.8e-5 on the
     objective (1e-6 gave 2e-3; the default 1e-8 cannot be reached: the QP hits iter_max)."""
-    from mpc.presets import do_mpc_cstr_config
-
     cfg = do_mpc_cstr_config(robust=True, rti_iterations=40, rti_step_tol=1e-12)
     rti = NmpcController(cstr, cfg, SolverKind.RTI, ipopt_fallback=False)
     ipo = NmpcController(cstr, cfg, SolverKind.IPOPT)
@@ -200,8 +199,6 @@ def test_robust_rti_tracks_setpoint_changes_without_ipopt(cstr):
     """Multi-stage RTI on HPIPM through large setpoint changes: every step after the first is
     solved by the QP (at the former 1e-8 complementarity tolerance 24 of 160 such steps
     reached iter_max and fell back to IPOPT), the soft T_R limit holds and c_B follows."""
-    from mpc.presets import do_mpc_cstr_config
-
     cfg = do_mpc_cstr_config(robust=True)
     ctrl = NmpcController(cstr, cfg, SolverKind.RTI, ipopt_fallback=False)
     x = cstr.nominal.x.copy()
