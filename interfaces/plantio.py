@@ -61,6 +61,24 @@ class WriteStatus(Enum):
         return self is WriteStatus.VERIFIED
 
 
+class MvWriteStatus(Enum):
+    """Outcome of one write for one MV (a PLC answers every node of a batch on its own)."""
+
+    ACCEPTED = "accepted"
+    """Written, acknowledged and (where read back) held by the plant within tolerance."""
+    CLAMPED = "clamped"
+    """Written after the client changed it (absolute limits, rate limit, integer rounding
+    beyond the tag's tolerance); the plant holds the written value."""
+    MISMATCH = "mismatch"
+    """Acknowledged, but the read-back differs from what was written beyond the tag's tolerance."""
+    REJECTED = "rejected"
+    """The plant refused this node (the OPC UA status code is in the result's message)."""
+    OUT_OF_SERVICE = "out_of_service"
+    """Not written: the MV is out of service."""
+    NOT_WRITTEN = "not_written"
+    """Not written: no finite value, no link, or the batch never reached the plant."""
+
+
 class LockstepNotSupported(PlantIOError):
     """:meth:`PlantIO.advance` was called on a transport whose plant runs in real time."""
 
@@ -87,6 +105,11 @@ class WriteResult:
     """Per MV: changed by the rate limit."""
     message: str = ""
     """Why the status is not VERIFIED (status codes, names of mismatching MVs)."""
+    mv_status: tuple[MvWriteStatus, ...] = ()
+    """Per MV outcome, ordered like ``names`` (empty from transports that predate it)."""
+    codes: tuple[str, ...] = ()
+    """Per MV OPC UA status code name of the write (``Good``, ``BadOutOfRange``; empty string
+    where nothing was sent)."""
 
     @property
     def ok(self) -> bool:

@@ -63,3 +63,21 @@ class CycleRecord:
     """RTO outcome this cycle (empty when RTO did not run)."""
     events: tuple[str, ...] = field(default_factory=tuple)
     """Noteworthy events of the cycle (reconnect, fallback engaged, RTO accepted, ...)."""
+    u_requested: NDArray[np.float64] | None = None
+    """Values sent in the write request after client-side clamping, rate limits and integer
+    rounding, SI (None/NaN: not requested)."""
+    u_readback: NDArray[np.float64] | None = None
+    """Setpoints read back after the write, SI (None/NaN: not read)."""
+    u_measured: NDArray[np.float64] | None = None
+    """Actuator feedback (position / PV) read this cycle, SI (None/NaN where the tag map has none)."""
+    mv_status: tuple[str, ...] = field(default_factory=tuple)
+    """Per MV, the :class:`interfaces.plantio.MvWriteStatus` value of this cycle's write
+    (empty when nothing was written)."""
+    plant_time_s: float | None = None
+    """Plant (PLC) clock of the read, when it differs from ``time_s`` (engine run time)."""
+    plant_mode: str = ""
+    """Plant-side mode as read (``REMOTE``, ``LOCAL``; empty when not read)."""
+    plant_status_text: str = ""
+    """The PLC's own status text, when the tag map has one."""
+    flags: tuple[str, ...] = field(default_factory=tuple)
+    """Supervision flags raised this cycle, ``signal:reason`` (``t_r:frozen``, ``q_k:stuck``)."""
