@@ -80,7 +80,7 @@ async def test_step_test_identify_and_control_the_nonlinear_tank(tank, tmp_path)
 
     data = replace(record, y=noisy).prepare(u_units=("V", "V"), y_units=("m", "m"))
     est, _ = data.split(0.7)
-    fit = n4sid(est, order_tolerance=0.5)
+    fit = n4sid(est)
     lin = tank.linearize()
     np.testing.assert_allclose(fit.model.gain(), lin.gain(), rtol=0.03)
     zeros = np.sort(np.log(fit.model.transmission_zeros().astype(complex)).real / DT)
