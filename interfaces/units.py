@@ -64,6 +64,8 @@ UNITS: dict[str, UnitDef] = {
     "1/s": UnitDef("1/s", 1.0),
     "1/min": UnitDef("1/s", 1.0 / 60.0),
     "1/h": UnitDef("1/s", 1.0 / _H),
+    "r/min": UnitDef("1/s", 1.0 / 60.0),  # UNECE "RPM" display name (drives)
+    "rpm": UnitDef("1/s", 1.0 / 60.0),
     "s": UnitDef("s", 1.0),
     "min": UnitDef("s", 60.0),
     "h": UnitDef("s", _H),
