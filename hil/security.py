@@ -27,7 +27,6 @@ import base64
 import datetime as dt
 import hashlib
 import hmac
-import ipaddress
 import logging
 import os
 import socket
@@ -46,9 +45,8 @@ from asyncua.server.user_managers import UserManager
 from asyncua.ua.uaerrors import BadCertificateTimeInvalid, BadCertificateUntrusted
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from plant_models.certificates import certificate_uris, make_self_signed
 from plant_models.errors import ConfigError
 
 _log = logging.getLogger(__name__)
@@ -238,49 +236,6 @@ def ensure_server_certificate(
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.DER))
     _log.info("generated server certificate %s for %s", cert_path, application_uri)
     return cert_path, key_path
-
-
-def make_self_signed(
-    application_uri: str, common_name: str, hostnames: tuple[str, ...], *, server: bool, days: int = 365
-) -> tuple[rsa.RSAPrivateKey, x509.Certificate]:
-    """A self-signed OPC UA application certificate (also used by tests for client certificates)."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name),
-                      x509.NameAttribute(NameOID.ORGANIZATION_NAME, "rtompc")])
-    alt: list[x509.GeneralName] = [x509.UniformResourceIdentifier(application_uri)]
-    for host in dict.fromkeys(h for h in hostnames if h):
-        try:
-            alt.append(x509.IPAddress(ipaddress.ip_address(host)))
-        except ValueError:
-            alt.append(x509.DNSName(host))
-    alt.append(x509.IPAddress(ipaddress.ip_address("127.0.0.1")))
-    usage = [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH] if server else [
-        ExtendedKeyUsageOID.CLIENT_AUTH]
-    now = _now()
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name).issuer_name(name).public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=days))
-        .add_extension(x509.SubjectAlternativeName(alt), critical=False)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=True, key_encipherment=True,
-                                     data_encipherment=True, key_agreement=False, key_cert_sign=False,
-                                     crl_sign=False, encipher_only=False, decipher_only=False), critical=True)
-        .add_extension(x509.ExtendedKeyUsage(usage), critical=False)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    return key, cert
-
-
-def certificate_uris(cert: x509.Certificate) -> list[str]:
-    """The URIs in a certificate's SubjectAltName."""
-    try:
-        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    except x509.ExtensionNotFound:
-        return []
-    return list(san.get_values_for_type(x509.UniformResourceIdentifier))
 
 
 def _now() -> dt.datetime:
