@@ -188,6 +188,7 @@ async def run_demo(opts: DemoOptions, stream: TextIO | None = None) -> dict[str,
         async with io:
             await io.request_mode(remote=True)
             hist = Historian(hist_path, HistorianLayout.for_model(plant, io.measurement_names))
+            hist.begin_run("demo", mode="on", meta={"cycles": opts.cycles})
             loop = ControlLoop(plant, io, ekf, mpc,
                                LoopSettings(sample_time_s=DT, rto_every_n=1, speed=opts.speed),
                                target=start, target_source=stage,

@@ -20,7 +20,7 @@ import logging
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
@@ -41,6 +41,7 @@ from plant_models.samples import (
     StateEstimate,
 )
 from rtompc.cycle import CycleRecord
+from rtompc.stats import LoopStats
 
 logger = logging.getLogger(__name__)
 
@@ -107,40 +108,6 @@ class LoopSettings:
             raise ConfigError(f"loop.rto_every_n: expected >= 0, got {self.rto_every_n}")
         if not isinstance(self.mode, Mode):
             raise ConfigError(f"loop.mode: expected one of off/shadow/on, got {self.mode!r}")
-
-
-@dataclass
-class LoopStats:
-    """Running statistics of a loop (mutable, owned by one :class:`ControlLoop`)."""
-
-    cycles: int = 0
-    overruns: int = 0
-    fallbacks: int = 0
-    writes: int = 0
-    write_failures: int = 0
-    disconnected_cycles: int = 0
-    reconnects: int = 0
-    rto_updates: int = 0
-    cycle_times_s: list[float] = field(default_factory=list)
-    solve_times_s: list[float] = field(default_factory=list)
-    jitter_s: list[float] = field(default_factory=list)
-
-    def summary(self) -> dict[str, float]:
-        """Medians, p95 and maxima in milliseconds, and counters."""
-        def pct(values: Sequence[float], q: float) -> float:
-            return float(np.percentile(values, q) * 1e3) if values else float("nan")
-
-        return {
-            "cycles": self.cycles, "overruns": self.overruns, "fallbacks": self.fallbacks,
-            "writes": self.writes, "write_failures": self.write_failures,
-            "disconnected_cycles": self.disconnected_cycles, "reconnects": self.reconnects,
-            "rto_updates": self.rto_updates,
-            "cycle_ms_median": pct(self.cycle_times_s, 50), "cycle_ms_p95": pct(self.cycle_times_s, 95),
-            "cycle_ms_max": pct(self.cycle_times_s, 100),
-            "solve_ms_median": pct(self.solve_times_s, 50), "solve_ms_p95": pct(self.solve_times_s, 95),
-            "solve_ms_max": pct(self.solve_times_s, 100),
-            "jitter_ms_p99": pct(self.jitter_s, 99),
-        }
 
 
 class ControlLoop:

@@ -61,6 +61,14 @@ def record(k: int) -> HistorianRow:
         cycle_time_s=0.01,
         message="",
         extra={"kkt": 1e-9},
+        requested=[0.004, -300.0],  # ordered like the model's u: f_dil, q_k
+        readback=[0.004, math.nan],
+        measured=[0.0041, -290.0],
+        mv_status=("accepted", "rejected"),
+        plant_time_s=5.0 * k,
+        plant_mode="REMOTE",
+        plant_status_text="REMOTE: ok",
+        flags=("q_k:stuck",),
     )
 
 
@@ -82,6 +90,13 @@ def test_rows_hold_every_field(tmp_path: Path) -> None:
     assert r["written__f_dil"] == 0.004 and r["written__q_k"] is None
     assert r["write_status"] == "verified" and r["solver_status"] == "success"
     assert r["solver_iterations"] == 3 and r["overrun"] == 0 and '"kkt"' in r["extra"]
+    # requested, written, read-back and measured values per MV, each with its status (13.2)
+    assert r["requested__q_k"] == -300.0 and r["readback__q_k"] is None
+    assert r["readback__f_dil"] == 0.004 and r["measured__q_k"] == -290.0
+    assert r["mv_status__q_k"] == "rejected" and r["mv_status__f_dil"] == "accepted"
+    assert r["plant_time_s"] == 10.0 and r["plant_mode"] == "REMOTE"
+    assert r["plant_status_text"] == "REMOTE: ok" and r["flags"] == '["q_k:stuck"]'
+    assert r["run_id"] == 1
 
 
 def test_wal_mode_and_durability_setting(tmp_path: Path) -> None:
@@ -94,16 +109,28 @@ def test_wal_mode_and_durability_setting(tmp_path: Path) -> None:
     h.close()
 
 
-def test_reopen_checks_layout(tmp_path: Path) -> None:
+def test_reopen_appends_runs_and_another_model_gets_its_columns(tmp_path: Path) -> None:
     path = tmp_path / "h.sqlite"
     with Historian(path, HistorianLayout.for_model(VDV)) as h:
         h.append(record(0))
-    with Historian(path) as h:  # layout read from the file
+    with Historian(path) as h:  # layout read from the file; a new run, cycles from 0 again
+        h.append(record(0))
         h.append(record(1))
-        assert h.count() == 2
+        assert h.count() == 3 and h.count(run_id=2) == 2
     other = HistorianLayout(("a",), ("x1",), ("a",), ("u1",), "other")
-    with pytest.raises(ConfigError, match="another layout"):
-        Historian(path, other)
+    with Historian(path, other) as h:
+        h.begin_run("simulate", mode=Mode.SHADOW)
+        h.append(HistorianRow(0, 0.0, Mode.SHADOW, move=ControlMove(0.0, np.array([1.5]))))
+        runs = h.runs()
+        other_rows = list(h.rows(run_id=3))
+        vdv_rows = list(h.rows(run_id=1))
+    assert [(r.run_id, r.layout.plant, r.cycles) for r in runs] == [
+        (1, "van_de_vusse", 1),
+        (2, "van_de_vusse", 2),
+        (3, "other", 1),
+    ]
+    assert other_rows[0]["move__u1"] == 1.5 and "move__q_k" not in other_rows[0]
+    assert vdv_rows[0]["move__q_k"] == -300.0 and "move__u1" not in vdv_rows[0]
     with pytest.raises(ConfigError, match="needs a layout"):
         Historian(tmp_path / "new.sqlite")
 
@@ -189,7 +216,7 @@ def test_export_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
         == 0
     )
     assert '"rows": 1' in capsys.readouterr().out
-    assert (tmp_path / "o.csv").read_text().startswith("cycle,time_s")
+    assert (tmp_path / "o.csv").read_text().startswith("run_id,cycle,time_s")
     assert _cli(["export", str(path)]) == 0  # default output name
     assert (tmp_path / "h.csv").is_file()
     with pytest.raises(ConfigError, match="file not found"):
