@@ -64,6 +64,9 @@ class IdData:
     """SI units of the outputs (empty when unknown)."""
     outliers_replaced: int = 0
     """Number of output samples replaced by the outlier filter."""
+    segments: tuple[int, ...] = ()
+    """Start indices (> 0) of independent records in the data (several tests, or a test with
+    back-off periods cut out): the state is not continuous there. Empty: one record."""
 
     @property
     def n_samples(self) -> int:
@@ -77,10 +80,67 @@ class IdData:
         k = int(round(fraction * self.n_samples))
         return self._slice(0, k), self._slice(k, self.n_samples)
 
+    def bounds(self) -> list[tuple[int, int]]:
+        """(start, stop) of every independent record."""
+        edges = [0, *self.segments, self.n_samples]
+        return list(zip(edges[:-1], edges[1:], strict=True))
+
     def _slice(self, a: int, b: int) -> IdData:
-        return IdData(self.t[a:b], self.u[a:b], self.y[a:b], self.u_names, self.y_names,
-                      self.sample_time_s, self.u0, self.y0, self.u_units, self.y_units,
-                      self.outliers_replaced)
+        return IdData(
+            self.t[a:b],
+            self.u[a:b],
+            self.y[a:b],
+            self.u_names,
+            self.y_names,
+            self.sample_time_s,
+            self.u0,
+            self.y0,
+            self.u_units,
+            self.y_units,
+            self.outliers_replaced,
+            tuple(s - a for s in self.segments if a < s < b),
+        )
+
+
+def concatenate(parts: Sequence[IdData]) -> IdData:
+    """One IdData from independent records (same signals, sample time and operating point);
+    the record boundaries become :attr:`IdData.segments`."""
+    if not parts:
+        raise DataError("concatenate: no records")
+    first = parts[0]
+    for k, part in enumerate(parts[1:], start=1):
+        if (part.u_names, part.y_names) != (first.u_names, first.y_names):
+            raise DataError(
+                f"concatenate: record {k} has signals {part.u_names} -> "
+                f"{part.y_names}, record 0 {first.u_names} -> {first.y_names}"
+            )
+        if not math.isclose(part.sample_time_s, first.sample_time_s, rel_tol=1e-9):
+            raise DataError(
+                f"concatenate: record {k} is sampled at {part.sample_time_s} s, "
+                f"record 0 at {first.sample_time_s} s; resample first"
+            )
+    starts: list[int] = []
+    n = 0
+    for part in parts:
+        if n:
+            starts.append(n)
+        starts.extend(n + s for s in part.segments)
+        n += part.n_samples
+    dt = first.sample_time_s
+    return IdData(
+        dt * np.arange(n, dtype=float),
+        np.vstack([p.u for p in parts]),
+        np.vstack([p.y for p in parts]),
+        first.u_names,
+        first.y_names,
+        dt,
+        first.u0,
+        first.y0,
+        first.u_units,
+        first.y_units,
+        sum(p.outliers_replaced for p in parts),
+        tuple(starts),
+    )
 
 
 def _matrix(values: ArrayLike, n: int, names: Sequence[str], what: str) -> NDArray[np.float64]:
@@ -97,8 +157,10 @@ def _matrix(values: ArrayLike, n: int, names: Sequence[str], what: str) -> NDArr
     if bad.any():
         rows, cols = np.nonzero(bad)
         counts = {names[c]: int(np.sum(cols == c)) for c in np.unique(cols)}
-        listing = ", ".join(f"{k} ({v} values, first at row {rows[cols == names.index(k)][0]})"
-                            for k, v in counts.items())
+        listing = ", ".join(
+            f"{k} ({v} values, first at row {rows[cols == names.index(k)][0]})"
+            for k, v in counts.items()
+        )
         raise DataError(
             f"{what}: NaN or inf in {listing}; drop or interpolate those rows before "
             f"identification (e.g. pandas dropna/interpolate), or cut the record around the gap"
@@ -158,7 +220,9 @@ def prepare(
     u_names = tuple(u_names)
     y_names = tuple(y_names)
     if not np.all(np.isfinite(tv)):
-        raise DataError(f"timestamps: {int(np.sum(~np.isfinite(tv)))} NaN/inf values; drop those rows")
+        raise DataError(
+            f"timestamps: {int(np.sum(~np.isfinite(tv)))} NaN/inf values; drop those rows"
+        )
     um = _matrix(u, n, u_names, "inputs")
     ym = _matrix(y, n, y_names, "outputs")
     steps = np.diff(tv)
@@ -172,8 +236,10 @@ def prepare(
     if n < 2:
         raise DataError(f"too few samples ({n}); need at least {min_samples}")
     uniform = np.allclose(steps, steps[0], rtol=1e-6, atol=0.0)
-    dt = float(sample_time_s) if sample_time_s is not None else float(
-        steps[0] if uniform else np.median(steps)
+    dt = (
+        float(sample_time_s)
+        if sample_time_s is not None
+        else float(steps[0] if uniform else np.median(steps))
     )
     if not (math.isfinite(dt) and dt > 0):
         raise DataError(f"sample_time_s must be positive, got {sample_time_s}")
@@ -192,7 +258,8 @@ def prepare(
     stds = np.std(um, axis=0)
     floors = np.broadcast_to(np.asarray(min_input_std, dtype=float), stds.shape)
     dead = [
-        f"{u_names[j]} (std {stds[j]:.3g})" for j in range(len(u_names))
+        f"{u_names[j]} (std {stds[j]:.3g})"
+        for j in range(len(u_names))
         if stds[j] <= max(floors[j], 1e-9 * max(1.0, float(np.max(np.abs(um[:, j])))))
     ]
     if dead:
@@ -230,5 +297,6 @@ def prepare(
         tt = (tv - tv.mean()) / max(tv[-1] - tv[0], dt)
         slope = (tt @ yd) / (tt @ tt)
         yd = yd - np.outer(tt, slope)
-    return IdData(tv - tv[0], ud, yd, u_names, y_names, dt, u0, y0, tuple(u_units),
-                  tuple(y_units), replaced)
+    return IdData(
+        tv - tv[0], ud, yd, u_names, y_names, dt, u0, y0, tuple(u_units), tuple(y_units), replaced
+    )

@@ -131,6 +131,30 @@ class IdentifiedModel:
             x = self.A @ x + self.B @ ud[k]
         return out
 
+    def simulate_segments(self, du: ArrayLike, dy: ArrayLike,
+                          segments: tuple[int, ...] = ()) -> NDArray[np.float64]:
+        """Simulated output deviations over independent records (``IdData.segments``): the first
+        from rest, every later one from the initial state that fits its measured ``dy`` best
+        (least squares; its state after a cut is not known otherwise)."""
+        u = np.asarray(du, dtype=float)
+        y = np.asarray(dy, dtype=float)
+        edges = [0, *segments, u.shape[0]]
+        out = np.empty((u.shape[0], len(self.y_names)))
+        for k, (a, b) in enumerate(zip(edges[:-1], edges[1:], strict=True)):
+            forced = self.simulate(u[a:b])
+            if k == 0:
+                out[a:b] = forced
+                continue
+            obs = np.empty((b - a, len(self.y_names), self.nx))
+            x = np.eye(self.nx)
+            for i in range(b - a):
+                obs[i] = self.C @ x
+                x = self.A @ x
+            phi = obs.reshape(-1, self.nx)
+            x0 = np.linalg.lstsq(phi, (y[a:b] - forced).reshape(-1), rcond=None)[0]
+            out[a:b] = forced + (phi @ x0).reshape(b - a, -1)
+        return out
+
     # PlantModel -------------------------------------------------------------
     def to_plant_model(self, name: str = "identified") -> PlantModel:
         """Discrete-time PlantModel: states x then dead-time buffers; u, y in absolute SI values."""

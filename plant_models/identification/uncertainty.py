@@ -137,7 +137,7 @@ def bootstrap_step_bands(
     ``data`` is the estimation data ``model`` was identified from.
     """
     _check(level, n_boot, "n_boot")
-    y_sim = model.simulate(data.u)
+    y_sim = model.simulate_segments(data.u, data.y, data.segments)
     resid = data.y - y_sim
     n = data.n_samples
     blk = block_length or max(5, int(round(n ** (1 / 3))))

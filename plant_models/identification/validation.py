@@ -131,7 +131,7 @@ def validate(model: IdentifiedModel, data: IdData, *, score_from: int = 0,
         raise ModelError("validate: data and model have different operating points (u0, y0); "
                          "prepare the validation data with "
                          "prepare(..., operating_point=(model.u0, model.y0))")
-    y_sim = model.simulate(data.u)[score_from:]
+    y_sim = model.simulate_segments(data.u, data.y, data.segments)[score_from:]
     y_meas = data.y[score_from:]
     fits = fit_percent(y_meas, y_sim)
     e = y_meas - y_sim

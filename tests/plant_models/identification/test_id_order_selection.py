@@ -6,8 +6,11 @@
    0.1 mm level noise, the first 70 % for estimation (the experiment of
    issue 18). The automatic choice must be order 4, with the gains within 1 %
    of the linearised first-principles model and both zeros (-0.060 / -0.018
-   1/s in the paper, -0.0597 / -0.0175 from the model) within 3e-3 1/s. Before
+   1/s in the paper, -0.0597 / -0.0175 from the model) within 4e-3 1/s. Before
    the fix it chose order 3: one zero at about -0.04 and a 2.7 % gain error.
+   Also with a 1500-sample record, where order 3 misses order 4's held-back fit
+   by only 0.03 points (a first relative-error rule still chose 3 there), and at
+   the non-minimum-phase point P+ (zeros -0.056 / +0.0128 1/s).
 2. Random stable discrete systems of order 2, 3 and 4 (SISO and 2x2, real and
    complex poles, time constants 3-25 samples; drawn until the smallest Hankel
    singular value is at least 3 % of the largest, i.e. every state is visible in
@@ -34,13 +37,22 @@ from plant_models.library import load
 DT = 5.0
 
 
-def test_quadruple_tank_order_is_four() -> None:
-    plant = load("quadruple_tank")
+@pytest.mark.parametrize(
+    ("point", "n_samples"),
+    [("minimum_phase", 1200), ("minimum_phase", 1500), ("non_minimum_phase", 1500)],
+    ids=["P-1200", "P-1500", "P+1500"],
+)
+def test_quadruple_tank_order_is_four(point: str, n_samples: int) -> None:
+    plant = load("quadruple_tank", operating_point=point)
     du = design_experiment(
-        [ExcitationSpec(SignalKind.GBN, 0.3, 60.0)] * 2, 1200, DT, seed=3, lead_in_samples=20
+        [ExcitationSpec(SignalKind.GBN, 0.3, 60.0)] * 2,
+        n_samples,
+        DT,
+        seed=3,
+        lead_in_samples=20,
     )
     traj = plant.simulate(None, plant.nominal.u + du, DT)
-    noise = 1e-4 * np.random.default_rng(0).standard_normal((1200, 2))
+    noise = 1e-4 * np.random.default_rng(0).standard_normal((n_samples, 2))
     data = prepare(
         traj.t[:-1], traj.u, traj.y[:-1] + noise, u_names=plant.u.names, y_names=plant.y.names
     )
@@ -50,7 +62,7 @@ def test_quadruple_tank_order_is_four() -> None:
     lin = plant.linearize()
     np.testing.assert_allclose(fit.model.gain(), lin.gain(), rtol=0.01)
     zeros = np.sort(np.log(fit.model.transmission_zeros().astype(complex)).real / DT)
-    np.testing.assert_allclose(zeros, np.sort(lin.transmission_zeros().real), atol=3e-3)
+    np.testing.assert_allclose(zeros, np.sort(lin.transmission_zeros().real), atol=4e-3)
 
 
 def _hankel_sv(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
@@ -111,5 +123,8 @@ def test_select_order_rule() -> None:
     assert select_order({1: 68.5, 2: 95.8, 3: 96.6, 4: 96.62}) == 3
     assert select_order({1: 99.95, 2: 99.99}) == 1  # both within the 0.1-point floor
     assert select_order({1: 50.0, 2: float("nan")}) == 1
+    # significant singular values push the choice up among the qualifying orders only
+    assert select_order({1: 68.5, 2: 95.8, 3: 96.6, 4: 96.62}, min_order=4) == 4
+    assert select_order({1: 68.5, 2: 96.6, 3: 40.0}, min_order=3) == 2
     with pytest.raises(ModelError, match="finite"):
         select_order({1: float("nan")})
