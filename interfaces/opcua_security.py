@@ -15,11 +15,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from pathlib import Path
+from typing import Any
 
 from asyncua import Client, ua
 from asyncua.common.utils import ServiceError
 from asyncua.crypto import security_policies
 from asyncua.crypto.truststore import TrustStore
+from asyncua.crypto.uacrypto import load_certificate
 from asyncua.crypto.validator import CertificateValidator, CertificateValidatorOptions
 
 from interfaces.opcua_settings import OpcUaSettings
@@ -57,6 +60,15 @@ def protect_asyncua_logs() -> None:
             logger.addFilter(RedactPasswords())
 
 
+class _FileOrDirTrustStore(TrustStore):
+    """asyncua's TrustStore, whose locations may also be single certificate files."""
+
+    async def _load_trust_location(self, location: Path) -> list[Any]:
+        if location.is_file():
+            return [await load_certificate(location)]
+        return await super()._load_trust_location(location)
+
+
 _SERVER_CHECKS = (
     CertificateValidatorOptions.TIME_RANGE
     | CertificateValidatorOptions.URI
@@ -91,12 +103,14 @@ async def configure_client(client: Client, settings: OpcUaSettings) -> None:
     client.application_uri = sec.application_uri
     if not sec.enabled:
         return
-    trust_dir = sec.trusted_server_certificates
-    if trust_dir is None or not trust_dir.is_dir():
+    locations = sec.trust_locations
+    bad = [p for p in locations if not (p.is_dir() or p.is_file())]
+    if not locations or bad:
         raise ConfigError(
-            f"security.trusted_server_certificates: {trust_dir} is not a directory of .der/.pem files"
+            f"security.trusted_server_certificates: {', '.join(map(str, bad)) or '(none)'} "
+            "is not a .der/.pem file or a directory of them"
         )
-    store = TrustStore([trust_dir], [])
+    store = _FileOrDirTrustStore(list(locations), [])
     await store.load()
     client.certificate_validator = CertificateValidator(_SERVER_CHECKS, store)
     policy = getattr(security_policies, f"SecurityPolicy{sec.policy.value}")

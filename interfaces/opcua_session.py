@@ -23,7 +23,7 @@ from asyncua.common.subscription import DataChangeNotif, Subscription
 from interfaces.opcua_security import configure_client, connect_error
 from interfaces.opcua_settings import OpcUaSettings
 from interfaces.tagmap import NodeRef, TagMap
-from interfaces.units import same_unit
+from interfaces.units import server_unit_matches
 from plant_models.errors import PlantIOError
 
 _log = logging.getLogger(__name__)
@@ -286,10 +286,12 @@ class OpcUaSession:
         for (tag, _), dv in zip(found, values, strict=True):
             info = dv.Value.Value if dv.Value is not None else None
             text = getattr(getattr(info, "DisplayName", None), "Text", None)
-            if isinstance(text, str) and text and not same_unit(text, tag.unit):
+            unit_id = getattr(info, "UnitId", None)
+            if isinstance(text, str) and text and not server_unit_matches(text, unit_id, tag.unit):
                 raise PlantIOError(
-                    f"tag {tag.group.value}.{tag.signal}: the server says the node is in {text!r}, "
-                    f"the tag map says {tag.unit!r}; fix the tag's unit"
+                    f"tag {tag.group.value}.{tag.signal}: the server says the node is in {text!r} "
+                    f"(UNECE UnitId {unit_id}), the tag map says {tag.unit!r}; set the tag's "
+                    f"unit to the node's (any unit pint reads, e.g. 'r/min', 't/h', 'degC')"
                 )
 
     # Services -----------------------------------------------------------

@@ -54,9 +54,9 @@ class OpcUaSecurity:
     """Private key of the client certificate (PEM)."""
     private_key_password: str | None = field(default=None, repr=False)
     """Password of the private key, if encrypted (never logged)."""
-    trusted_server_certificates: Path | None = None
-    """Directory of trusted server (or CA) certificates (.der/.pem). Required with security:
-    without a trust list any server certificate would be accepted."""
+    trusted_server_certificates: Path | tuple[Path, ...] | None = None
+    """Trusted server (or CA) certificates: .der/.pem files and/or directories of them.
+    Required with security: without a trust list any server certificate would be accepted."""
     application_uri: str = "urn:rtompc:client"
     """Client application URI; must equal the URI in the client certificate's SubjectAltName."""
 
@@ -74,6 +74,14 @@ class OpcUaSecurity:
             ]
             if missing:
                 raise ConfigError(f"security: {self.policy.value} needs {', '.join(missing)}")
+
+    @property
+    def trust_locations(self) -> tuple[Path, ...]:
+        """The trust list as a tuple of files/directories."""
+        t = self.trusted_server_certificates
+        if t is None:
+            return ()
+        return (t,) if isinstance(t, Path) else tuple(t)
 
     @property
     def enabled(self) -> bool:

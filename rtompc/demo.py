@@ -7,6 +7,8 @@ Chachuat & Bonvin, Ind. Eng. Chem. Res. 48 (2009) 6022–6033):
   three-reaction plant on loopback, secured by default (Basic256Sha256
   SignAndEncrypt, certificate trust lists both ways, a user with the
   controller role and a random password), running in accelerated real time;
+- the whole engine stack comes from one config file,
+  ``rtompc/data/demo_williams_otto.toml`` (units in °C and kg/s, security on);
 - the engine connects over OPC UA, estimates the state with an EKF with
   output-disturbance states (offset-free), drives the plant with NMPC
   (real-time iterations) within MV rate limits and a soft limit on the
@@ -30,36 +32,22 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from interfaces.limits import MoveLimits
-from interfaces.opcua_client import OpcUaPlantIO
-from interfaces.opcua_settings import OpcUaSettings
-from mpc import CvSpec, MpcConfig, MvSpec, NmpcController
-from mpc.estimation import DisturbanceModel, EstimatorConfig, ExtendedKalmanFilter
-from plant_models.library import load
+from mpc import NmpcController
 from plant_models.library.williams_otto import C0, PRICES, PUBLISHED_OPTIMUM
 from plant_models.model import PlantModel
-from plant_models.samples import OperatingTarget
-from rto import HandoffConfig, ModifierAdaptationConfig, RtoConfig
+from plant_models.samples import Mode, OperatingTarget
+from rtompc.config import AppConfig, Security, build, load_app
 from rtompc.cycle import CycleRecord
 from rtompc.hil_process import HilProcess, free_port, make_secure_bench, write_bench
 from rtompc.historian import Historian, HistorianLayout, HistorianRecorder
-from rtompc.rto_stage import RtoMethod, RtoStage, RtoStageConfig
-from rtompc.runtime import ControlLoop, LoopSettings
+from rtompc.runtime import ControlLoop
 
 logger = logging.getLogger(__name__)
 
-DT = 60.0
-"""Control period, plant seconds."""
-RATE = {"f_b": 2e-4, "t_r": 0.02}
-"""MV rate limits (kg/s per s, K per s), also the RTO hand-off ramps."""
-U0 = np.array([4.0, 75.0 + C0])
-"""Start: F_B = 4 kg/s, T_R = 75 °C (Marchetti et al. 2009)."""
-MEASURED = ("x_a", "x_b", "x_c", "x_e", "x_g", "x_p")
-STEADY = ("x_a", "x_b", "x_e", "x_g", "x_p", "f_b", "t_r")
-TOLERANCE = {"x_a": 1e-5, "x_b": 1e-5, "x_e": 1e-5, "x_g": 1e-5, "x_p": 1e-5,
-             "f_b": 1e-4, "t_r": 1e-2}
+CONFIG = Path(__file__).parent / "data" / "demo_williams_otto.toml"
+"""The demo's whole stack as a config file (plant, secured OPC UA, EKF, NMPC, RTO)."""
 X_G_MAX = 0.11
-"""Soft upper limit on the by-product mass fraction."""
+"""Soft upper limit on the by-product mass fraction (``mpc.cvs`` x_g upper in the file)."""
 
 
 @dataclass(frozen=True)
@@ -86,33 +74,22 @@ def plant_profit(plant: PlantModel, y: dict[str, float], u: np.ndarray) -> float
             + PRICES["f_a"] * plant.nominal.d[0] + PRICES["f_b"] * float(u[0]))
 
 
-def build_stack(plant: PlantModel, rto_model: PlantModel, x_start: np.ndarray) -> tuple[
-        ExtendedKalmanFilter, NmpcController, RtoStage, OperatingTarget]:
-    """Estimator, controller, RTO stage and the initial target of the Williams–Otto demo."""
-    ekf = ExtendedKalmanFilter(plant, EstimatorConfig(
-        sample_time_s=DT, measured=MEASURED,
-        disturbances=DisturbanceModel(outputs=("x_p", "x_g")),
-        measurement_std={n: 1e-4 for n in MEASURED}), x0=x_start)
-    mpc = NmpcController(plant, MpcConfig(
-        horizon_steps=20, sample_time_s=DT,
-        cvs=(CvSpec("x_p", weight=10.0, target=0.1),
-             CvSpec("x_g", weight=1.0, target=0.1, upper=X_G_MAX, l1_penalty=100.0)),
-        mvs=(MvSpec("f_b", weight=1.0, target=U0[0], move_weight=1.0,
-                    max_rate_per_s=RATE["f_b"]),
-             MvSpec("t_r", weight=1.0, target=U0[1], move_weight=1.0,
-                    max_rate_per_s=RATE["t_r"]))))
-    stage = RtoStage(rto_model, plant, RtoStageConfig(
-        method=RtoMethod.MODIFIER_ADAPTATION,
-        rto=RtoConfig(prices=PRICES),
-        handoff=HandoffConfig(cvs=("x_p", "x_g"), max_rate=RATE),
-        steady_signals=STEADY, window_samples=15, average_samples=3,
-        steady_tolerance=TOLERANCE, max_spread={"f_b": 0.01, "t_r": 0.1},
-        modifier=ModifierAdaptationConfig(gain=0.7, step={"f_b": 0.03, "t_r": 0.3},
-                                          max_condition=20.0),
-    ))
-    y0 = plant.y.mapping(plant.outputs(x_start, U0))
-    start = OperatingTarget(0.0, y={"x_p": y0["x_p"], "x_g": y0["x_g"]},
-                            u={"f_b": float(U0[0]), "t_r": float(U0[1])})
+def demo_config(path: Path = CONFIG) -> AppConfig:
+    """The demo's config (``rtompc config check`` runs on the same file)."""
+    return load_app(path)
+
+
+def build_stack(cfg: AppConfig, ms: build.Models, x_start: np.ndarray) -> tuple[
+        Any, NmpcController, Any, OperatingTarget]:
+    """Estimator, controller, RTO stage and the initial target, all from the config; the
+    initial CV targets are the plant's steady outputs at the start (no bump at switch-on)."""
+    ekf = build.estimator(cfg, ms.model)
+    mpc = build.controller(cfg, ms.model)
+    stage = build.rto_source(cfg, ms)
+    u0 = ms.plant.u.vector(dict(cfg.plant.u0))
+    y0 = ms.plant.y.mapping(ms.plant.outputs(x_start, u0))
+    base = build.initial_target(cfg)
+    start = OperatingTarget(0.0, y={n: y0[n] for n in base.y}, u=dict(base.u))
     return ekf, mpc, stage, start
 
 
@@ -151,25 +128,36 @@ async def run_demo(opts: DemoOptions, stream: TextIO | None = None) -> dict[str,
     """Run the whole demo; returns the summary (also written to ``summary.json``)."""
     out = opts.out_dir.expanduser().resolve()  # the bench file names paths; make them absolute
     out.mkdir(parents=True, exist_ok=True)
-    plant = load("williams_otto")
-    rto_model = load("williams_otto_2r")
+    cfg = demo_config()
+    ms = build.models(cfg)
+    plant = ms.plant
+    dt = build.sample_time(cfg)
     secure = make_secure_bench(out / "pki") if opts.secure else None
     endpoint = f"opc.tcp://127.0.0.1:{free_port()}"
-    x_start = plant.steady_state(u=U0).x
+    u0 = plant.u.vector(dict(cfg.plant.u0))
+    x_start = plant.steady_state(u=u0).x
     if x_start is None:  # pragma: no cover - steady_state raises unless usable
         raise RuntimeError("no steady state at the start inputs")
-    bench = write_bench(out / "hil_bench.toml", "williams_otto", {}, endpoint=endpoint,
-                        sample_time_s=DT if opts.lockstep else 10.0,
+    bench = write_bench(out / "hil_bench.toml", cfg.plant.name, {}, endpoint=endpoint,
+                        sample_time_s=dt if opts.lockstep else 10.0,
                         speed=None if opts.lockstep else opts.speed,
                         secure=secure, watchdog_timeout_s=600.0,
-                        initial_state=plant.x.mapping(x_start), initial_inputs=plant.u.mapping(U0))
-    ekf, mpc, stage, start = build_stack(plant, rto_model, x_start)
-    credentials: dict[str, Any] = (
-        {"security": secure.client, "username": secure.username, "password": secure.password}
-        if secure else {}
-    )
-    settings = OpcUaSettings(endpoint=endpoint, sample_time_s=DT, lockstep=opts.lockstep,
-                             **credentials)
+                        initial_state=plant.x.mapping(x_start), initial_inputs=plant.u.mapping(u0))
+    ekf, mpc, stage, start = build_stack(cfg, ms, x_start)
+    # the PKI is made fresh for each run: the file's certificate paths point into it
+    if secure is not None:
+        sec = secure.client
+        transport = cfg.transport.model_copy(update={
+            "certificate": sec.certificate, "private_key": sec.private_key,
+            "trust_list": list(sec.trust_locations), "application_uri": sec.application_uri,
+            "user": secure.username, "lockstep": opts.lockstep, "speed": opts.speed})
+        password: str | None = secure.password
+    else:
+        transport = cfg.transport.model_copy(update={
+            "security": Security.NONE, "user": None, "password_env": None,
+            "lockstep": opts.lockstep, "speed": opts.speed})
+        password = None
+    run_cfg = cfg.model_copy(update={"transport": transport})
     hist_path = out / "historian.sqlite"
     for suffix in ("", "-wal", "-shm"):
         Path(str(hist_path) + suffix).unlink(missing_ok=True)
@@ -183,14 +171,15 @@ async def run_demo(opts: DemoOptions, stream: TextIO | None = None) -> dict[str,
     async with hil:
         if stream:
             stream.write(f"HIL server ready at {hil.endpoint}; connecting the engine\n")
-        io = OpcUaPlantIO(plant, settings, limits=MoveLimits.from_model(plant, RATE))
-        # the plant starts where the HIL simulator starts: at U0, steady
+        io = build.plantio(run_cfg, plant, endpoint=endpoint, password=password)
+        # the plant starts where the HIL simulator starts: at u0, steady
         async with io:
             await io.request_mode(remote=True)
             hist = Historian(hist_path, HistorianLayout.for_model(plant, io.measurement_names))
-            hist.begin_run("demo", mode="on", meta={"cycles": opts.cycles})
-            loop = ControlLoop(plant, io, ekf, mpc,
-                               LoopSettings(sample_time_s=DT, rto_every_n=1, speed=opts.speed),
+            hist.begin_run("demo", mode="on", meta={"cycles": opts.cycles},
+                           config_text=CONFIG.read_text(encoding="utf-8"))
+            loop = ControlLoop(ms.model, io, ekf, mpc,
+                               build.loop_settings(run_cfg, default_mode=Mode.ON),
                                target=start, target_source=stage,
                                recorders=[progress, HistorianRecorder(hist)])
             stats = await loop.run(opts.cycles)
@@ -198,14 +187,14 @@ async def run_demo(opts: DemoOptions, stream: TextIO | None = None) -> dict[str,
     wall = time.monotonic() - t_start
     if stream:
         stream.write("\n")
-    summary = summarise(progress, stats, wall, opts)
+    summary = summarise(progress, stats, wall, opts, dt)
     plot_trends(progress, out / "demo_trends.png")
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary
 
 
 def summarise(progress: Progress, stats: dict[str, float], wall_s: float,
-              opts: DemoOptions) -> dict[str, Any]:
+              opts: DemoOptions, dt: float = 60.0) -> dict[str, Any]:
     """KPIs of the run."""
     recs = progress.records
     profit = np.array(progress.profit)
@@ -216,7 +205,7 @@ def summarise(progress: Progress, stats: dict[str, float], wall_s: float,
     final_profit = float(np.nanmean(tail))
     return {
         "plant": "williams_otto (HIL over OPC UA)", "rto_model": "williams_otto_2r",
-        "cycles": len(recs), "plant_time_h": len(recs) * DT / 3600, "wall_time_s": wall_s,
+        "cycles": len(recs), "plant_time_h": len(recs) * dt / 3600, "wall_time_s": wall_s,
         "speed": "lockstep" if opts.lockstep else opts.speed, "secure": opts.secure,
         "initial_profit": float(profit[0]), "final_profit": final_profit,
         "plant_optimum_profit": PUBLISHED_OPTIMUM["profit"],
@@ -226,7 +215,7 @@ def summarise(progress: Progress, stats: dict[str, float], wall_s: float,
         "optimum_f_b": PUBLISHED_OPTIMUM["f_b"], "optimum_t_r_c": PUBLISHED_OPTIMUM["t_r"] - C0,
         "rto_iterations": rto_iters,
         "x_g_max": float(np.max(xg)), "x_g_limit": X_G_MAX,
-        "x_g_violation_time_s": float(np.sum(np.maximum(xg - X_G_MAX - 1e-4, 0) > 0) * DT),
+        "x_g_violation_time_s": float(np.sum(np.maximum(xg - X_G_MAX - 1e-4, 0) > 0) * dt),
         **{k: v for k, v in stats.items()},
     }
 

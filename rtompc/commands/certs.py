@@ -53,12 +53,12 @@ def _create(args: argparse.Namespace) -> int:
     print(f"trust list   {pki.trusted}  ({len(pki.trusted_added)} server certificate(s) added)")
     print(f"application  {pki.application_uri}\n")
     print("In the application config (paths relative to the config file work too):\n")
-    print("[transport.security]")
-    print('mode = "sign-encrypt"')
+    print("[transport]")
+    print('security = "sign-encrypt"')
     print('policy = "Basic256Sha256"')
     print(f'certificate = "{pki.certificate_der}"')
     print(f'private_key = "{pki.private_key}"')
-    print(f'trusted_server_certificates = ["{pki.trusted}"]')
+    print(f'trust_list = ["{pki.trusted}"]')
     print(f'application_uri = "{pki.application_uri}"\n')
     print(
         "On the server: add the certificate to its trusted clients (HIL: copy it into "

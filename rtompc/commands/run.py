@@ -1,13 +1,12 @@
 """``rtompc run APP.toml [--mode off|shadow|on] [--steps N]``: the closed loop against a plant.
 
-Reads the application config (:mod:`rtompc.config`: plant, transport — OPC UA
-to a PLC or HIL server, or in-process —, loop, ``[mpc]``, ``[estimator]``,
-historian), builds the PlantIO, the estimator (EKF or MHE) and the NMPC, and
-runs :class:`rtompc.runtime.ControlLoop` until ``loop.steps`` cycles or
-SIGINT/SIGTERM. SHADOW (the default of the config loader) computes and logs
-every move and writes nothing: the commissioning mode. An ``[rto]`` section is
-not run by this command yet (the RTO stage runs in ``rtompc demo`` and in
-scenarios); it is refused rather than ignored.
+Reads the application config (:func:`rtompc.config.load_app`: plant, transport
+— OPC UA to a PLC or HIL server, or in-process —, loop, ``[mpc]``,
+``[estimator]``, ``[economics]`` + ``[rto]``, historian), builds the stack
+(:mod:`rtompc.config.build`: PlantIO, EKF or MHE, NMPC, RTO stage) and runs
+:class:`rtompc.runtime.ControlLoop` until ``loop.steps`` cycles or
+SIGINT/SIGTERM. SHADOW (the default for ``run``) computes and logs every move
+and writes nothing: the commissioning mode.
 """
 
 from __future__ import annotations
@@ -20,16 +19,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from mpc import NmpcController, SolverKind
-from mpc.estimation import ExtendedKalmanFilter, MheConfig, MovingHorizonEstimator
-from plant_models.errors import ConfigError
-from plant_models.samples import Mode, OperatingTarget
-from rtompc.config import load_config
+from plant_models.samples import Mode
+from rtompc.config import build, load_app
 from rtompc.cycle import CycleRecord
 from rtompc.historian import HistorianRecorder
-from rtompc.runtime import ControlLoop, LoopSettings
-from rtompc.scenarios.loader import estimator_from_table, mpc_from_table
-from rtompc.scenarios.spec import EstimatorKind
+from rtompc.runtime import ControlLoop
 
 logger = logging.getLogger(__name__)
 
@@ -51,33 +45,21 @@ class _Printer:
 
 async def run_app(path: Path, mode: Mode | None, steps: int | None, every: int) -> dict[str, float]:
     """Build everything from the config file and run the loop; returns the loop statistics."""
-    cfg = load_config(path)
-    if cfg.rto:
-        raise ConfigError(f"{path}: rto: not supported by 'rtompc run' yet (remove the section)")
-    model = cfg.load_plant()
-    if not cfg.mpc:
-        raise ConfigError(f"{path}: mpc: section required")
-    if not cfg.estimator:
-        raise ConfigError(f"{path}: estimator: section required")
-    mpc_cfg, solver = mpc_from_table(path, cfg.section("mpc"), model)
-    est = estimator_from_table(path, cfg.section("estimator"), model, cfg.loop.sample_time_s)
-    x0 = dict(est.x0) or None
-    estimator: Any = (
-        MovingHorizonEstimator(model, est.config, MheConfig(horizon_steps=est.mhe_horizon_steps), x0=x0)
-        if est.kind is EstimatorKind.MHE else ExtendedKalmanFilter(model, est.config, x0=x0)
-    )
-    controller = NmpcController(model, mpc_cfg, SolverKind(solver))
-    io = cfg.build_plantio(model)
+    cfg = load_app(path)
+    ms = build.models(cfg)
+    model = ms.model
+    estimator = build.estimator(cfg, model)
+    controller = build.controller(cfg, model)
+    target_source = build.rto_source(cfg, ms)
+    io = build.plantio(cfg, ms.plant)
     recorders: list[Any] = [_Printer(every)]
-    hist = cfg.open_historian(model, io.measurement_names) if cfg.historian else None
+    hist = build.historian(cfg, ms.plant, io.measurement_names)
     if hist is not None:
         recorders.append(HistorianRecorder(hist))
-    targets_y = {c.name: c.target for c in mpc_cfg.cvs if c.target is not None}
-    targets_u = {m.name: m.target for m in mpc_cfg.mvs if m.target is not None}
     loop = ControlLoop(
         model, io, estimator, controller,
-        LoopSettings(sample_time_s=cfg.loop.sample_time_s, mode=mode or cfg.loop.mode),
-        target=OperatingTarget(0.0, y=targets_y, u=targets_u), recorders=recorders,
+        build.loop_settings(cfg, default_mode=Mode.SHADOW, mode=mode),
+        target=build.initial_target(cfg), target_source=target_source, recorders=recorders,
     )
     n = steps if steps is not None else cfg.loop.steps
     stop_signals = (signal.SIGINT, signal.SIGTERM)

@@ -36,7 +36,6 @@ from rtompc.scenarios.bench import make_bench
 from rtompc.scenarios.economics import IdealProfit, ScenarioRto, profit_rate
 from rtompc.scenarios.events import EventScheduler
 from rtompc.scenarios.kpis import Trace, compute_kpis
-from rtompc.scenarios.loader import load_scenario
 from rtompc.scenarios.result import Prediction, ScenarioResult, ScenarioStatus, check_criteria
 from rtompc.scenarios.spec import EstimatorKind, EventKind, ScenarioSpec
 
@@ -278,6 +277,14 @@ async def run_scenario_async(spec: ScenarioSpec) -> ScenarioResult:
         events=tuple(events),
         description=spec.description,
     )
+
+
+def load_scenario(path: str | Path) -> ScenarioSpec:
+    """Read a scenario file through :mod:`rtompc.config` and describe it for the runner."""
+    from rtompc.config import load_scenario as load_scenario_config
+    from rtompc.config.build_scenario import scenario_spec
+
+    return scenario_spec(load_scenario_config(path))
 
 
 def run_scenario(spec: ScenarioSpec | str | Path) -> ScenarioResult:

@@ -18,9 +18,11 @@ def test_unece_unit_id_packs_ascii_per_opc_ua_part8() -> None:
     assert unece_unit_id("KEL") == 0x4B454C
     assert unece_unit_id("C62") == 0x433632
     assert engineering_unit("K").unit_id == 0x4B454C
-    assert engineering_unit("mol/m^3").description == "mole per cubic metre"
-    fallback = engineering_unit("t/h")
-    assert (fallback.unit_id, fallback.display_name) == (-1, "t/h")
+    assert engineering_unit("mol/m^3").unit_id == unece_unit_id("C36")
+    assert engineering_unit("t/h").unit_id == unece_unit_id("TNH")
+    assert engineering_unit("r/min").unit_id == unece_unit_id("RPM")
+    fallback = engineering_unit("W/(m^2 K)")
+    assert (fallback.unit_id, fallback.display_name) == (-1, "W/(m^2 K)")
 
 
 def test_status_code_table_matches_asyncua() -> None:

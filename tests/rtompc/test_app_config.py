@@ -1,7 +1,9 @@
-"""Application config: TOML into typed sections; errors name file, key path and expectation."""
+"""Application config (rtompc.config): TOML into typed sections; every problem names the file,
+the line, the key path and the expectation; builders make the PlantIO and the historian."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
@@ -13,9 +15,9 @@ from interfaces.tagmap import TagMap
 from plant_models.errors import ConfigError
 from plant_models.samples import Mode
 from plant_models.simulation import Integrator
-from rtompc.config import TransportKind, load_config
+from rtompc.config import ConfigProblems, Security, TransportKind, build, load_app
 
-OPCUA = """
+OLD_LAYOUT = """
 [plant]
 name = "van_de_vusse"
 params = { parameters = "klatt_engell" }
@@ -43,13 +45,16 @@ trusted_server_certificates = "pki/trusted"
 [loop]
 sample_time_s = 10.0
 mode = "on"
-rto_every_n = 30
 steps = 100
 
 [mpc]
 horizon_steps = 20
 [mpc.cvs.c_b]
 weight = 1.0
+target = "1.09 mol/l"
+
+[estimator]
+measured = ["c_b", "t_r"]
 
 [historian]
 path = "out/run.sqlite"
@@ -62,179 +67,150 @@ def write(tmp_path: Path, text: str) -> Path:
     return p
 
 
-def test_full_opcua_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_old_layout_loads_with_deprecations(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     monkeypatch.setenv("RTOMPC_TEST_PW", "pw-from-env")
-    cfg = load_config(write(tmp_path, OPCUA))
+    with caplog.at_level(logging.WARNING):
+        cfg = load_app(write(tmp_path, OLD_LAYOUT))
+    assert "deprecated" in caplog.text and "transport.security = 'sign-encrypt'" in caplog.text
     assert cfg.plant.name == "van_de_vusse" and cfg.plant.params == {"parameters": "klatt_engell"}
-    assert cfg.transport.kind is TransportKind.OPCUA
-    s = cfg.transport.opcua
-    assert s is not None and s.lockstep and s.read_method is ReadMethod.SUBSCRIPTION
+    t = cfg.transport
+    assert t.kind is TransportKind.OPCUA and t.security is Security.SIGN_ENCRYPT
+    assert t.trust_list == [tmp_path / "pki/trusted"]  # relative to the config file
+    assert t.certificate == tmp_path / "pki/client.der" and t.user == "operator"
+    assert cfg.mpc is not None and cfg.mpc.cvs[0].target == pytest.approx(1090.0)
+    s = build.opcua_settings(cfg)
+    assert s.lockstep and s.read_method is ReadMethod.SUBSCRIPTION
     assert s.sample_time_s == 10.0 and s.stale_after_s == 30.0 and s.reconnect_max_delay_s == 1.5
-    assert s.password == "pw-from-env" and "pw-from-env" not in repr(cfg)
+    assert s.password == "pw-from-env" and "pw-from-env" not in repr(cfg) + repr(s)
     assert s.security.mode is SecurityMode.SIGN_AND_ENCRYPT
     assert s.security.policy is SecurityPolicy.BASIC256SHA256
-    assert s.security.certificate == tmp_path / "pki/client.der"  # relative to the config file
-    assert cfg.loop.mode is Mode.ON and cfg.loop.rto_every_n == 30 and cfg.loop.steps == 100
-    assert cfg.mpc["horizon_steps"] == 20 and cfg.mpc["cvs"]["c_b"]["weight"] == 1.0
-    with pytest.raises(TypeError):
-        cfg.mpc["horizon_steps"] = 5  # type: ignore[index]
-    plain = cfg.section("mpc")
-    assert (
-        plain == {"horizon_steps": 20, "cvs": {"c_b": {"weight": 1.0}}}
-        and type(plain["cvs"]) is dict
-    )
-    assert cfg.historian == tmp_path / "out/run.sqlite"
-    model = cfg.load_plant()
-    io = cfg.build_plantio(model)
+    assert cfg.loop.mode is Mode.ON and cfg.loop.steps == 100
+    with pytest.raises(ValueError):
+        cfg.loop.steps = 5  # frozen
+    assert cfg.historian is not None and cfg.historian.path == tmp_path / "out/run.sqlite"
+    model = build.models(cfg).plant
+    io = build.plantio(cfg, model)
     assert isinstance(io, OpcUaPlantIO)
     assert io.tags == TagMap.for_hil(model)
 
 
 def test_inprocess_config_builds_a_working_plantio(tmp_path: Path) -> None:
-    cfg = load_config(
+    cfg = load_app(
         write(
             tmp_path,
             """
 [plant]
 name = "van_de_vusse"
+integrator = "rk"
+d = { t_in = "106.85 degC" }
 [transport]
 kind = "inprocess"
-integrator = "rk"
-d = { t_in = 380.0 }
 [loop]
 sample_time_s = 5
 """,
         )
     )
-    assert cfg.loop.mode is Mode.SHADOW and cfg.historian is None
-    assert cfg.transport.inprocess.integrator is Integrator.RK4
-    io = cfg.build_plantio(cfg.load_plant())
+    assert cfg.loop.mode is None and cfg.historian is None
+    assert cfg.plant.integrator is Integrator.RK4 and cfg.plant.d["t_in"] == pytest.approx(380.0)
+    assert build.loop_settings(cfg, default_mode=Mode.SHADOW).mode is Mode.SHADOW
+    model = build.models(cfg).plant
+    io = build.plantio(cfg, model)
     assert isinstance(io, InProcessPlantIO) and io.sample_time_s == 5.0
-    assert cfg.open_historian(cfg.load_plant()) is None
+    assert build.historian(cfg, model) is None
 
 
-def test_historian_from_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("RTOMPC_TEST_PW", "x")
-    cfg = load_config(write(tmp_path, OPCUA))
-    model = cfg.load_plant()
-    hist = cfg.open_historian(model)
-    assert hist is not None and hist.path == tmp_path / "out/run.sqlite"
-    assert hist.layout.measured == model.y.names + model.d.names
-    hist.close()
+BASE = "[plant]\nname='van_de_vusse'\n[transport]\nkind='inprocess'\n"
 
 
 @pytest.mark.parametrize(
     ("text", "message"),
     [
+        (BASE, r"loop.sample_time_s: missing: no control period"),
+        (BASE + "[loop]\nsample_time_s=-1\n", "loop.sample_time_s: Input should be greater than 0"),
         (
-            "[plant]\nname='van_de_vusse'\n[transport]\nkind='inprocess'\n",
-            r"\[loop\]: missing section",
-        ),
-        (
-            "[plant]\nname='van_de_vusse'\n[transport]\nkind='inprocess'\n[loop]\nsample_time_s=-1\n",
-            "loop.sample_time_s: expected a positive number, got -1",
-        ),
-        (
-            "[plant]\nname='van_de_vusse'\n[transport]\nkind='inprocess'\n[loop]\nsample_time_s=1\nmode='auto'\n",
-            "loop.mode: expected one of 'off', 'shadow', 'on', got 'auto'",
+            BASE + "[loop]\nsample_time_s=1\nmode='auto'\n",
+            "loop.mode: 'auto' is not one of the choices .expected one of 'off', 'shadow' or 'on'",
         ),
         (
             "[plant]\nname='van_de_vusse'\n[transport]\nkind='modbus'\n[loop]\nsample_time_s=1\n",
-            "transport.kind: expected one of 'inprocess', 'opcua'",
+            "transport.kind: 'modbus' is not one of the choices",
         ),
         (
-            "[plant]\nname='van_de_vusse'\n[transport]\nkind='opcua'\nendpoint='http://x'\n[loop]\nsample_time_s=1\n",
-            "transport: endpoint: expected 'opc.tcp://",
-        ),
-        (
-            "[plant]\nname='van_de_vusse'\n[transport]\nkind='opcua'\nendpoint='opc.tcp://h:1'\nspeed=3\n"
+            "[plant]\nname='van_de_vusse'\n[transport]\nkind='opcua'\nendpoint='http://x'\n"
             "[loop]\nsample_time_s=1\n",
-            "unknown key.*transport.speed",
+            "transport.endpoint: String should match pattern",
         ),
         (
             "[plant]\nname='van_de_vusse'\n[transport]\nkind='opcua'\nendpoint='opc.tcp://h:1'\n"
-            "password_env='RTOMPC_SURELY_UNSET'\nusername='u'\n[loop]\nsample_time_s=1\n",
-            "RTOMPC_SURELY_UNSET is not set",
+            "speeed=3\n[loop]\nsample_time_s=1\n",
+            "transport.speeed: unknown key; did you mean 'speed'",
         ),
         (
-            "[plant]\nname='van_de_vusse'\n[transport]\nkind='inprocess'\n[transport.max_rate_per_s]\n"
-            "f_dil='fast'\n[loop]\nsample_time_s=1\n",
-            "transport.max_rate_per_s.f_dil: expected a finite number",
+            BASE + "[transport.max_rate_per_s]\nf_dil='fast'\n[loop]\nsample_time_s=1\n",
+            "transport.max_rate_per_s.f_dil: .*'fast'",
         ),
-        (
-            "[plant]\nname='van_de_vusse'\n[transport]\nkind='inprocess'\n[loop]\nsample_time_s=1\n[extra]\n",
-            "unknown key.*extra",
-        ),
+        (BASE + "[loop]\nsample_time_s=1\n[extra]\n", "extra: unknown key"),
         ("[plant\nname=1", "not valid TOML"),
+        (BASE + "password='secret'\n[loop]\nsample_time_s=1\n", "transport.password: unknown key"),
     ],
     ids=[
-        "no-loop",
+        "no-period",
         "negative-dt",
         "bad-mode",
         "bad-kind",
         "bad-endpoint",
         "unknown-key",
-        "unset-env",
         "bad-rate",
         "unknown-section",
         "bad-toml",
+        "inline-password",
     ],
 )
-def test_errors_name_file_key_and_expectation(tmp_path: Path, text: str, message: str) -> None:
+def test_errors_name_file_line_key_and_expectation(tmp_path: Path, text: str, message: str) -> None:
     path = write(tmp_path, text)
     with pytest.raises(ConfigError, match=message) as err:
-        load_config(path)
+        load_app(path)
     assert str(err.value).startswith(str(path))
+    assert isinstance(err.value, ConfigProblems) and err.value.problems
 
 
-def test_errors_at_build_time_name_the_key(tmp_path: Path) -> None:
-    cfg = load_config(
+def test_unset_password_env_is_named_at_build(tmp_path: Path) -> None:
+    cfg = load_app(
         write(
             tmp_path,
-            """
-[plant]
-name = "no_such_plant"
-[transport]
-kind = "inprocess"
-[transport.max_rate_per_s]
-nope = 1.0
-[loop]
-sample_time_s = 1
-""",
+            "[plant]\nname='van_de_vusse'\n[transport]\nkind='opcua'\n"
+            "endpoint='opc.tcp://h:1'\npassword_env='RTOMPC_SURELY_UNSET'\nuser='u'\n"
+            "[loop]\nsample_time_s=1\n",
         )
     )
-    with pytest.raises(ConfigError, match=r"app.toml: plant.name: unknown plant 'no_such_plant'"):
-        cfg.load_plant()
-    from plant_models.library import load
+    with pytest.raises(
+        ConfigError,
+        match="transport.password_env: environment variable RTOMPC_SURELY_UNSET is not set",
+    ):
+        build.opcua_settings(cfg)
 
-    with pytest.raises(ConfigError, match=r"transport.max_rate_per_s: .*unknown MV 'nope'"):
-        cfg.build_plantio(load("van_de_vusse"))
 
-
-def test_tag_table_in_config(tmp_path: Path) -> None:
-    cfg = load_config(
-        write(
-            tmp_path,
-            """
-[plant]
+def test_all_problems_at_once_with_lines(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """[plant]
 name = "van_de_vusse"
 [transport]
-kind = "opcua"
-endpoint = "opc.tcp://plc:4840"
-[transport.tags]
-namespace = "urn:plc"
-[transport.tags.measurements]
-t_r = { node = "s=DB1.T_R", unit = "degC", valid = [0.0, 250.0] }
-[transport.tags.setpoints]
-f_dil = { node = "s=DB2.F", unit = "1/h" }
-q_k = { node = "i=1234", unit = "kJ/h" }
+kind = "inprocess"
+max_rate_per_s = { f_dill = 1.0 }
 [loop]
-sample_time_s = 1
+sample_time_s = 10
+rto_every_n = 5
+[mpc]
+horizon_step = 20
 """,
-        )
     )
-    tags = cfg.tag_map(cfg.load_plant())
-    (t_r,) = tags.measurements
-    assert t_r.node.nodeid_string(4) == "ns=4;s=DB1.T_R"
-    assert (t_r.lower, t_r.upper) == pytest.approx((273.15, 523.15))
-    assert tags.setpoints[1].to_raw(1.0) == pytest.approx(3.6)  # 1 W = 3.6 kJ/h
+    with pytest.raises(ConfigProblems) as err:
+        load_app(path)
+    text = str(err.value)
+    assert f"{path}:10: mpc.horizon_step: unknown key; did you mean 'horizon_steps'?" in text
+    assert "mpc.horizon_steps: missing required key" in text
+    assert "'horizon_step' written here looks like a typo of 'horizon_steps'" in text
+    assert len(err.value.problems) == 2  # cross-checks wait until the file validates

@@ -225,17 +225,17 @@ def test_export_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
 
 async def test_config_plantio_and_historian_work_together(tmp_path: Path) -> None:
     """The pieces the runtime assembles: config -> model -> PlantIO -> cycles -> historian -> CSV."""
-    from rtompc.config import load_config
+    from rtompc.config import build, load_app
 
     cfg_path = tmp_path / "sim.toml"
     cfg_path.write_text(
         '[plant]\nname = "van_de_vusse"\n[transport]\nkind = "inprocess"\n'
         '[loop]\nsample_time_s = 10.0\nmode = "on"\n[historian]\npath = "hist.sqlite"\n'
     )
-    cfg = load_config(cfg_path)
-    model = cfg.load_plant()
-    io = cfg.build_plantio(model)
-    hist = cfg.open_historian(model, io.measurement_names)
+    cfg = load_app(cfg_path)
+    model = build.models(cfg).plant
+    io = build.plantio(cfg, model)
+    hist = build.historian(cfg, model, io.measurement_names)
     assert hist is not None
     u = np.array([20.0 / 3600, -2000e3 / 3600])
     async with io:

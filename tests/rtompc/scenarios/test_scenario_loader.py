@@ -9,7 +9,7 @@ import pytest
 
 from mpc.config import MpcConfig
 from plant_models.errors import ConfigError
-from rtompc.scenarios.loader import load_scenario
+from rtompc.scenarios.runner import load_scenario
 from rtompc.scenarios.spec import Comparator, EventKind, ScenarioSpec, SensorFault
 
 SCENARIO_DIR = Path(__file__).resolve().parents[3] / "scenarios"
@@ -136,7 +136,7 @@ def _error(write_scenario, text: str) -> str:
         ),
         ('[transport]\nkind = "carrier_pigeon"\n', "transport.kind", "expected one of"),
         ("[kpi]\nsettling_band = { nope = 1.0 }\n", "kpi.settling_band.nope", "unknown CV"),
-        ("[loop]\nsample_time_s = 10.0\n", "loop.sample_time_s", "differs from mpc"),
+        ("[loop]\nsample_time_s = 10.0\n", "mpc.sample_time_s", "differs from loop"),
         ("[loop]\nspeeed = 2.0\n", "loop.speeed", "unknown key"),
         (
             '[transport]\nkind = "opcua"\n[[event]]\nt_s = 1.0\nkind = "sensor_fault"\n'
@@ -172,14 +172,14 @@ def test_invalid_scenarios_name_file_and_key(write_scenario, tiny, extra, key_pa
 
 def test_syntax_error_names_file(write_scenario) -> None:
     message = _error(write_scenario, "[scenario\nname = 1\n")
-    assert "TOML syntax error" in message
+    assert "not valid TOML" in message and ":1:" in message
 
 
 def test_missing_tables_and_wrong_types(write_scenario, tiny) -> None:
-    assert "estimator: missing table" in _error(
-        write_scenario, tiny().replace("[estimator]", "[estimatorx]")
-    )
-    assert "mpc.horizon_steps: missing value" in _error(
+    msg = _error(write_scenario, tiny().replace("[estimator]", "[estimatorx]"))
+    assert "estimator: missing required key" in msg
+    assert "estimatorx: unknown key; did you mean 'estimator'?" in msg
+    assert "mpc.horizon_steps: missing required key" in _error(
         write_scenario, tiny().replace("horizon_steps = 10", "")
     )
     msg = _error(write_scenario, tiny().replace("duration_s = 400.0", 'duration_s = "long"'))
@@ -200,5 +200,5 @@ def test_rto_needs_economics(write_scenario, tiny) -> None:
 
 
 def test_missing_file() -> None:
-    with pytest.raises(ConfigError, match="no such scenario file"):
+    with pytest.raises(ConfigError, match="config file not found"):
         load_scenario("/nonexistent/scenario.toml")

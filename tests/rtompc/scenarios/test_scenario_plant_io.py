@@ -10,8 +10,8 @@ from plant_models.library import load
 from plant_models.samples import ControlMove, Mode, Quality
 from rtompc.scenarios.bench import InProcessBench
 from rtompc.scenarios.events import EventScheduler
-from rtompc.scenarios.loader import load_scenario
 from rtompc.scenarios.plant_io import ScenarioPlantIO
+from rtompc.scenarios.runner import load_scenario
 from rtompc.scenarios.spec import Event, EventKind, SensorFault
 
 DT = 20.0

@@ -1,0 +1,417 @@
+"""Config -> the runtime stack: models, PlantIO, estimator, NMPC, RTO stage, historian.
+
+Each function takes a validated :class:`~rtompc.config.model.AppConfig` (or a
+scenario) and builds one part; errors that only appear when building (a
+solver that cannot be set up, a missing environment variable) raise
+:class:`~rtompc.config.errors.ConfigProblems` naming the key. The flow of the
+application is: :func:`rtompc.config.load_app` -> these builders ->
+:class:`rtompc.runtime.ControlLoop`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from interfaces.limits import MoveLimits
+from interfaces.opcua_settings import OpcUaSecurity, OpcUaSettings, SecurityMode, SecurityPolicy
+from interfaces.plantio import PlantIO
+from interfaces.tagmap import HIL_NAMESPACE_URI, TagMap
+from mpc.config import CvSpec, MpcConfig, MvSpec, RobustSpec
+from mpc.controller import NmpcController, SolverKind
+from mpc.estimation import (
+    DisturbanceModel,
+    EstimatorConfig,
+    ExtendedKalmanFilter,
+    MheConfig,
+    MovingHorizonEstimator,
+)
+from plant_models import library
+from plant_models.errors import ConfigError, EngineError
+from plant_models.model import PlantModel
+from plant_models.samples import Mode, OperatingTarget
+from rtompc.config.errors import ConfigProblems, Problem
+from rtompc.config.model import AppConfig, EstimatorKind, ModelRef, RtoMethodChoice
+from rtompc.config.transport import Security, TransportKind
+from rtompc.runtime import LoopSettings
+
+if TYPE_CHECKING:  # pragma: no cover
+    from rtompc.historian import Historian
+
+_MODES = {
+    Security.NONE: SecurityMode.NONE,
+    Security.SIGN: SecurityMode.SIGN,
+    Security.SIGN_ENCRYPT: SecurityMode.SIGN_AND_ENCRYPT,
+}
+
+
+def fail(cfg: AppConfig, loc: tuple[str | int, ...], message: str, **kw: Any) -> ConfigProblems:
+    """A one-problem ConfigProblems for ``cfg``'s file."""
+    return ConfigProblems([Problem(loc, message, cfg.source, **kw)], cfg.source)
+
+
+def require(cfg: AppConfig, section: str, why: str) -> Any:
+    """The section, or a ConfigProblems saying it is required (and why)."""
+    value = getattr(cfg, section)
+    if value is None:
+        raise fail(cfg, (section,), f"missing section [{section}] ({why})")
+    return value
+
+
+@dataclass(frozen=True)
+class Models:
+    """The models of a config."""
+
+    plant: PlantModel
+    """The plant (simulated in-process; over OPC UA, the model the tags are checked against)."""
+    model: PlantModel
+    """The controller's and estimator's model."""
+    rto_model: PlantModel
+    """The RTO model."""
+
+
+def _load(cfg: AppConfig, ref: ModelRef, loc: tuple[str, ...]) -> PlantModel:
+    try:
+        model = library.load(ref.name, **dict(ref.params))
+    except EngineError as exc:
+        raise fail(cfg, (*loc, "name"), str(exc)) from None
+    return model.with_nominal(p=dict(ref.p)) if ref.p else model
+
+
+def models(cfg: AppConfig) -> Models:
+    """Build the plant, controller and RTO models (parameters of ``[model]``, ``[rto.model]``
+    replace the nominal ones; the plant's ``p`` are its true values, kept for the bench)."""
+    plant = _load(cfg, ModelRef(name=cfg.plant.name, params=cfg.plant.params), ("plant",))
+    model = _load(cfg, cfg.model, ("model",)) if cfg.model is not None else plant
+    rto_model = model
+    if cfg.rto is not None and cfg.rto.model is not None:
+        rto_model = _load(cfg, cfg.rto.model, ("rto", "model"))
+    return Models(plant, model, rto_model)
+
+
+def sample_time(cfg: AppConfig) -> float:
+    """The control period (the loader checked that one is given)."""
+    dt = cfg.sample_time_s
+    if dt is None:
+        raise fail(cfg, ("loop", "sample_time_s"), "missing: no control period")
+    return dt
+
+
+def mpc_config(cfg: AppConfig) -> tuple[MpcConfig, SolverKind]:
+    """The NMPC problem and its solver kind."""
+    m = require(cfg, "mpc", "the controller")
+    try:
+        out = MpcConfig(
+            horizon_steps=m.horizon_steps,
+            sample_time_s=sample_time(cfg),
+            cvs=tuple(
+                CvSpec(
+                    c.name,
+                    weight=c.weight,
+                    target=c.target,
+                    lower=c.lower,
+                    upper=c.upper,
+                    l1_penalty=c.l1_penalty,
+                    l2_penalty=c.l2_penalty,
+                    zone=c.zone,
+                    zone_weight=c.zone_weight,
+                )
+                for c in m.cvs
+            ),
+            mvs=tuple(
+                MvSpec(
+                    v.name,
+                    weight=v.weight,
+                    target=v.target,
+                    move_weight=v.move_weight,
+                    lower=v.lower,
+                    upper=v.upper,
+                    max_rate_per_s=v.max_rate_per_s,
+                )
+                for v in m.mvs
+            ),
+            discretisation=m.discretisation,
+            rk4_substeps=m.rk4_substeps,
+            collocation_degree=m.collocation_degree,
+            control_horizon_steps=m.control_horizon_steps,
+            move_blocks=tuple(m.move_blocks) if m.move_blocks is not None else None,
+            terminal_weight=m.terminal_weight,
+            robust=RobustSpec(tuple((k, tuple(v)) for k, v in m.robust.items()))
+            if m.robust
+            else None,
+            ipopt_max_iter=m.ipopt_max_iter,
+            ipopt_tol=m.ipopt_tol,
+            rti_iterations=m.rti_iterations,
+            rti_step_tol=m.rti_step_tol,
+            qp_max_iter=m.qp_max_iter,
+            codegen=m.codegen,
+            qp_solver=m.qp_solver,
+        )
+    except ConfigError as exc:
+        raise fail(cfg, ("mpc",), str(exc)) from None
+    return out, SolverKind(m.solver.value)
+
+
+def controller(cfg: AppConfig, model: PlantModel) -> NmpcController:
+    """The NMPC controller on ``model``."""
+    mc, solver = mpc_config(cfg)
+    try:
+        mc.check_against(model)
+        return NmpcController(model, mc, solver)
+    except EngineError as exc:
+        raise fail(cfg, ("mpc",), str(exc)) from None
+
+
+def estimator_config(cfg: AppConfig) -> EstimatorConfig:
+    """The estimator settings shared by EKF and MHE."""
+    e = require(cfg, "estimator", "the state estimator")
+    try:
+        return EstimatorConfig(
+            sample_time_s=sample_time(cfg),
+            measured=tuple(e.measured),
+            disturbances=DisturbanceModel(
+                tuple(e.output_disturbances), tuple(e.input_disturbances)
+            ),
+            measurement_std=dict(e.measurement_std),
+            process_std=dict(e.process_std),
+            initial_std=dict(e.initial_std),
+            discretization=e.discretization,
+            substeps=e.substeps,
+            clip_to_bounds=e.clip_to_bounds,
+            require_detectable=e.require_detectable,
+        )
+    except ConfigError as exc:
+        raise fail(cfg, ("estimator",), str(exc)) from None
+
+
+def estimator(cfg: AppConfig, model: PlantModel) -> Any:
+    """The EKF or MHE on ``model``."""
+    e = require(cfg, "estimator", "the state estimator")
+    ec = estimator_config(cfg)
+    x0 = dict(e.x0) or None
+    try:
+        if e.kind is EstimatorKind.MHE:
+            return MovingHorizonEstimator(
+                model, ec, MheConfig(horizon_steps=e.mhe_horizon_steps), x0=x0
+            )
+        return ExtendedKalmanFilter(model, ec, x0=x0)
+    except EngineError as exc:
+        raise fail(cfg, ("estimator",), str(exc)) from None
+
+
+def initial_target(cfg: AppConfig) -> OperatingTarget:
+    """Targets of the configured CVs and MVs (the RTO replaces them later)."""
+    m = cfg.mpc
+    y = {c.name: c.target for c in m.cvs if c.target is not None} if m else {}
+    u = {v.name: v.target for v in m.mvs if v.target is not None} if m else {}
+    return OperatingTarget(0.0, y=y, u=u, source="config")  # type: ignore[arg-type]
+
+
+def loop_settings(cfg: AppConfig, *, default_mode: Mode, mode: Mode | None = None) -> LoopSettings:
+    """The loop's schedule (``mode`` overrides the file, ``default_mode`` fills a gap)."""
+    lp = cfg.loop
+    return LoopSettings(
+        sample_time_s=sample_time(cfg),
+        mode=mode or lp.mode or default_mode,
+        fallback=lp.fallback,
+        speed=cfg.transport.speed,
+        rto_every_n=cfg.rto_every_n,
+        mv_in_service=tuple(lp.mv_in_service) if lp.mv_in_service is not None else None,
+        max_fallback_cycles=lp.max_fallback_cycles,
+    )
+
+
+def rto_source(cfg: AppConfig, ms: Models) -> Any:
+    """The RTO target source (None without ``[rto]``): the steady-state-gated stage of
+    two-step RTO or modifier adaptation, or the economic optimiser with hand-off."""
+    if cfg.rto is None:
+        return None
+    from rto import EstimationConfig, HandoffConfig, ModifierAdaptationConfig, RtoConfig
+    from rtompc.rto_stage import RtoMethod, RtoStage, RtoStageConfig
+    from rtompc.scenarios.economics import ScenarioRto
+    from rtompc.scenarios.spec import RtoSpec
+
+    r = cfg.rto
+    eco = require(cfg, "economics", "prices of the RTO objective")
+    dt = sample_time(cfg)
+    try:
+        if r.method is RtoMethodChoice.ECONOMIC:
+            spec = RtoSpec(
+                every_s=cfg.rto_every_n * dt,
+                handoff_cvs=tuple(r.handoff_cvs),
+                handoff_mvs=tuple(r.handoff_mvs) if r.handoff_mvs is not None else None,
+                filter_gain=r.filter_gain,
+                max_rate=dict(r.max_rate),
+                steady_window_s=r.steady_window_s,
+                steady_signals=tuple(r.steady_signals),
+            )
+            return ScenarioRto(ms.rto_model, economics_spec(cfg), spec, dt)
+        limits = {k: v for k, v in eco.limits.items()}
+        stage_cfg = RtoStageConfig(
+            method=RtoMethod(r.method.value),
+            rto=RtoConfig(
+                prices=dict(eco.prices),
+                limits=limits,
+                decisions=tuple(eco.decisions) if eco.decisions else None,
+            ),
+            handoff=HandoffConfig(
+                cvs=tuple(r.handoff_cvs),
+                mvs=tuple(r.handoff_mvs) if r.handoff_mvs is not None else None,
+                filter_gain=r.filter_gain,
+                max_rate=dict(r.max_rate),
+            ),
+            steady_signals=tuple(r.steady_signals or r.handoff_cvs),
+            window_samples=r.window_samples,
+            average_samples=r.average_samples,
+            steady_tolerance=dict(r.steady_tolerance),
+            max_spread=dict(r.max_spread),
+            modifier=ModifierAdaptationConfig(
+                gain=r.modifier.gain,
+                step=dict(r.modifier.step),
+                max_condition=r.modifier.max_condition,
+                min_spacing=r.modifier.min_spacing,
+                max_spacing=r.modifier.max_spacing,
+            ),
+            estimation=EstimationConfig(
+                parameters=tuple(r.estimation.parameters),
+                measured=tuple(r.estimation.measured),
+                sigma=dict(r.estimation.sigma),
+            )
+            if r.estimation is not None
+            else None,
+        )
+        return RtoStage(ms.rto_model, ms.model, stage_cfg)
+    except EngineError as exc:
+        raise fail(cfg, ("rto",), str(exc)) from None
+
+
+def economics_spec(cfg: AppConfig) -> Any:
+    """``[economics]`` as the scenario runner's EconomicsSpec (None without it)."""
+    from rtompc.scenarios.spec import EconomicsSpec
+
+    e = cfg.economics
+    if e is None:
+        return None
+    return EconomicsSpec(
+        dict(e.prices), dict(e.limits), tuple(e.decisions) if e.decisions is not None else None
+    )
+
+
+def _env(cfg: AppConfig, key: str, var: str | None) -> str | None:
+    if var is None:
+        return None
+    value = os.environ.get(var)
+    if value is None:
+        raise fail(
+            cfg,
+            ("transport", key),
+            f"environment variable {var} is not set",
+            expected="the secret in that variable (secrets never sit in the file)",
+        )
+    return value
+
+
+def opcua_settings(
+    cfg: AppConfig, *, endpoint: str | None = None, password: str | None = None
+) -> OpcUaSettings:
+    """The OPC UA client settings; secrets come from the environment variables named in the
+    file (or ``password`` when a caller made them, as the demo does)."""
+    t = cfg.transport
+    url = endpoint or t.endpoint
+    if url is None:
+        raise fail(cfg, ("transport", "endpoint"), "missing: the server URL")
+    pw = password if password is not None else _env(cfg, "password_env", t.password_env)
+    try:
+        security = OpcUaSecurity(
+            mode=_MODES[t.security],
+            policy=t.policy if t.security is not Security.NONE else SecurityPolicy.NONE,
+            certificate=t.certificate,
+            private_key=t.private_key,
+            private_key_password=_env(cfg, "private_key_password_env", t.private_key_password_env),
+            trusted_server_certificates=tuple(t.trust_list) or None,
+            application_uri=t.application_uri,
+        )
+        return OpcUaSettings(
+            endpoint=url,
+            sample_time_s=sample_time(cfg),
+            security=security,
+            username=t.user,
+            password=pw if t.user is not None else None,
+            lockstep=t.lockstep,
+            read_method=t.read_method,
+            request_timeout_s=t.request_timeout_s,
+            watchdog_interval_s=t.watchdog_interval_s,
+            reconnect_initial_delay_s=t.reconnect_initial_delay_s,
+            reconnect_max_delay_s=t.reconnect_max_delay_s,
+            stale_after_s=t.stale_after_s,
+            readback_rel_tol=t.readback_rel_tol,
+            readback_abs_tol=t.readback_abs_tol,
+            mode_timeout_s=t.mode_timeout_s,
+            check_units=t.check_units,
+        )
+    except ConfigError as exc:
+        if isinstance(exc, ConfigProblems):
+            raise
+        raise fail(cfg, ("transport",), str(exc)) from None
+
+
+def tag_map(cfg: AppConfig, model: PlantModel) -> TagMap:
+    """The tag map: ``[transport.tags]``, or the rtompc HIL layout for the plant."""
+    t = cfg.transport
+    if t.tags is None:
+        return TagMap.for_hil(model, t.hil_plant, HIL_NAMESPACE_URI)
+    try:
+        return TagMap.from_mapping(t.tags.as_mapping(), model, where="transport.tags")
+    except ConfigError as exc:
+        raise fail(cfg, ("transport", "tags"), str(exc).removeprefix("transport.tags: ")) from None
+
+
+def move_limits(cfg: AppConfig, model: PlantModel) -> MoveLimits:
+    """Client-side MV rate limits."""
+    try:
+        return MoveLimits.from_model(model, dict(cfg.transport.max_rate_per_s))
+    except ConfigError as exc:
+        raise fail(cfg, ("transport", "max_rate_per_s"), str(exc)) from None
+
+
+def plantio(cfg: AppConfig, model: PlantModel, **opcua: Any) -> PlantIO:
+    """A not-yet-connected PlantIO for ``model`` (``opcua``: overrides of
+    :func:`opcua_settings`)."""
+    limits = move_limits(cfg, model)
+    t = cfg.transport
+    if t.kind is TransportKind.INPROCESS:
+        from interfaces.inprocess import InProcessPlantIO
+
+        p = cfg.plant
+        return InProcessPlantIO(
+            model,
+            sample_time(cfg),
+            x0=dict(p.x0) or None,
+            d=dict(p.d) or None,
+            p=dict(p.p) or None,
+            u0=dict(p.u0) or None,
+            limits=limits,
+            method=p.integrator,
+            start_remote=t.start_remote,
+        )
+    from interfaces.opcua_client import OpcUaPlantIO
+
+    return OpcUaPlantIO(model, opcua_settings(cfg, **opcua), tag_map(cfg, model), limits=limits)
+
+
+def historian(
+    cfg: AppConfig, model: PlantModel, measured: tuple[str, ...] | None = None
+) -> Historian | None:
+    """The configured historian (None when not configured)."""
+    if cfg.historian is None:
+        return None
+    from rtompc.historian import Historian, HistorianLayout
+
+    path: Path = cfg.historian.path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        return Historian(path, HistorianLayout.for_model(model, measured))
+    except ConfigError as exc:
+        raise fail(cfg, ("historian", "path"), str(exc)) from None
