@@ -1,7 +1,7 @@
 """``rtompc certs create``: an OPC UA client certificate, its key and the trust-list folders.
 
 Writes the layout of :func:`plant_models.certificates.create_client_pki` under
-``--dir`` and prints the ``[transport.security]`` lines that use it, plus what
+``--dir`` and prints the ``[transport]`` security lines that use it, plus what
 to do on the server side (put the client certificate into its trust list).
 Light at import: the generator is imported when the command runs.
 """
@@ -90,7 +90,7 @@ def register(sub: Any) -> None:
     c.add_argument(
         "--uri",
         help="application URI (default urn:<hostname>:rtompc:client); "
-        "the config's transport.security.application_uri must equal it",
+        "the config's transport.application_uri must equal it",
     )
     c.add_argument(
         "--name",
