@@ -17,9 +17,10 @@ divided by the nominal, too.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import Enum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from plant_models.errors import ConfigError
 
@@ -34,6 +35,24 @@ class Discretisation(Enum):
     """Explicit Runge-Kutta 4 with ``rk4_substeps`` substeps per sample."""
     COLLOCATION = "collocation"
     """Radau IIA orthogonal collocation (do-mpc's default), collocation states as variables."""
+
+
+class Transcription(Enum):
+    """How the optimal control problem is written down and linearised."""
+
+    AUTO = "auto"
+    """WHOLE_HORIZON when the problem is nominal, small (the condensed qpOASES QP applies:
+    at most ``mpc.condensing.CONDENSED_MAX_VARIABLES`` node controls, at most
+    ``mpc.stagewise.WHOLE_HORIZON_MAX_STATES`` states) and uses no stage-structured-only
+    feature; STAGEWISE otherwise (robust trees, large models, hard bounds, economic costs)."""
+    WHOLE_HORIZON = "whole_horizon"
+    """One SX expression of the whole horizon, QP data by one (optionally compiled) function;
+    fastest on small nominal problems (condensed qpOASES with hot start)."""
+    STAGEWISE = "stagewise"
+    """One CasADi Function per stage (integrator and its sensitivities, cost, constraints),
+    evaluated over the horizon and the scenarios with ``map``; collocation states eliminated
+    numerically per stage; HPIPM on the stage-structured QP. Build time and memory linear in
+    the horizon and the number of scenarios."""
 
 
 class QpSolver(Enum):
@@ -101,6 +120,21 @@ class CvSpec:
     """Zone (range) control: no cost inside ``(low, high)`` (SI), ``zone_weight`` outside."""
     zone_weight: float = 0.0
     """Quadratic penalty on the scaled distance outside the zone."""
+    hard_lower: float = -math.inf
+    """Hard lower bound in SI units, held from the second node of the horizon on; at the
+    first predicted node it is soft (``MpcConfig.hard_bound_penalty``) so that a disturbed
+    initial state never makes the problem infeasible. Stage-structured transcription only."""
+    hard_upper: float = math.inf
+    """Hard upper bound in SI units (see ``hard_lower``)."""
+    linear_cost: float = 0.0
+    """Economic stage cost per SI unit of the output, per stage (e.g. -1 to maximise it)."""
+    terminal_linear_cost: float = 0.0
+    """Economic terminal cost per SI unit of the output at the end of the horizon."""
+    cost_scale: float | None = None
+    """Unit of the tracking weight: the cost is ``weight * ((y - target) / cost_scale) ** 2``.
+    None: the signal's nominal (the solver's variable scaling). Set it to express weights in
+    a unit of your choice without touching the numerical scaling, e.g. ``cost_scale=1.0``
+    with ``weight=0.25`` charges 0.25 per (SI unit)^2 whatever the nominal is."""
 
     def __post_init__(self) -> None:
         where = f"cvs[{self.name!r}]"
@@ -133,6 +167,24 @@ class CvSpec:
             if self.zone_weight <= 0:
                 raise ConfigError(f"{where}.zone_weight: a zone needs a positive zone_weight")
             object.__setattr__(self, "zone", (zlo, zhi))
+        hlo = _limit(self.hard_lower, f"{where}.hard_lower", -math.inf)
+        hhi = _limit(self.hard_upper, f"{where}.hard_upper", math.inf)
+        if hlo > hhi:
+            raise ConfigError(f"{where}.hard_lower/hard_upper: {hlo} is above {hhi}")
+        object.__setattr__(self, "hard_lower", hlo)
+        object.__setattr__(self, "hard_upper", hhi)
+        for attr in ("linear_cost", "terminal_linear_cost"):
+            object.__setattr__(self, attr, _finite(getattr(self, attr), f"{where}.{attr}"))
+        if self.cost_scale is not None:
+            cs = _finite(self.cost_scale, f"{where}.cost_scale")
+            if cs <= 0:
+                raise ConfigError(f"{where}.cost_scale: must be > 0, got {cs}")
+            object.__setattr__(self, "cost_scale", cs)
+
+    @property
+    def has_hard_bounds(self) -> bool:
+        """True when the CV has a finite hard bound."""
+        return math.isfinite(self.hard_lower) or math.isfinite(self.hard_upper)
 
     @property
     def has_limits(self) -> bool:
@@ -158,6 +210,11 @@ class MvSpec:
     """Hard upper bound in SI units (default: the model's signal bound)."""
     max_rate_per_s: float | None = None
     """Hard rate-of-change limit ``|u_k - u_{k-1}| <= max_rate_per_s * sample_time_s``."""
+    linear_cost: float = 0.0
+    """Economic stage cost per SI unit of the input, per stage (e.g. a feed price)."""
+    cost_scale: float | None = None
+    """Unit of ``weight`` and ``move_weight`` (``weight * ((u - target) / cost_scale) ** 2``);
+    None: the signal's nominal (see :attr:`CvSpec.cost_scale`)."""
 
     def __post_init__(self) -> None:
         where = f"mvs[{self.name!r}]"
@@ -182,21 +239,32 @@ class MvSpec:
             if rate <= 0:
                 raise ConfigError(f"{where}.max_rate_per_s: must be > 0, got {rate}")
             object.__setattr__(self, "max_rate_per_s", rate)
+        object.__setattr__(self, "linear_cost", _finite(self.linear_cost, f"{where}.linear_cost"))
+        if self.cost_scale is not None:
+            cs = _finite(self.cost_scale, f"{where}.cost_scale")
+            if cs <= 0:
+                raise ConfigError(f"{where}.cost_scale: must be > 0, got {cs}")
+            object.__setattr__(self, "cost_scale", cs)
 
 
 @dataclass(frozen=True)
 class RobustSpec:
     """Multi-stage (scenario-tree) robust MPC over uncertain parameters.
 
-    The tree branches once, at the first stage (robust horizon 1, as do-mpc's
-    ``n_robust=1``): one scenario per combination of the listed parameter
-    values, each scenario with its own input trajectory after the first move,
-    all sharing the first move. Tracking and move costs are averaged over the
-    scenarios; soft-limit penalties are charged in every scenario.
+    The tree branches at each of the first ``MpcConfig.robust_horizon`` stages
+    (do-mpc's ``n_robust``) into one branch per combination of the listed
+    parameter values; inputs are shared by the scenarios that have the same
+    branch history. Every cost and penalty of a scenario is weighted by its
+    probability (the product of its branches' probabilities; uniform unless
+    ``probabilities`` is given). The whole-horizon transcription supports
+    robust horizon 1 only.
     """
 
     values: tuple[tuple[str, tuple[float, ...]], ...]
     """``((parameter_name, (value, ...)), ...)``; unlisted parameters keep their value."""
+    probabilities: tuple[tuple[float, ...], ...] | None = None
+    """Per listed parameter, the probability of each of its values (each tuple sums to 1);
+    a branch's probability is the product over the parameters. None: uniform."""
 
     def __post_init__(self) -> None:
         vals = tuple((str(n), tuple(float(v) for v in vs)) for n, vs in self.values)
@@ -210,11 +278,31 @@ class RobustSpec:
             if not vs or not all(math.isfinite(v) for v in vs):
                 raise ConfigError(f"robust.values[{name!r}]: needs finite values, got {vs}")
         object.__setattr__(self, "values", vals)
+        if self.probabilities is not None:
+            probs = tuple(tuple(_nonneg(p, f"robust.probabilities[{i}]") for p in ps)
+                          for i, ps in enumerate(self.probabilities))
+            if len(probs) != len(vals):
+                raise ConfigError(f"robust.probabilities: expected {len(vals)} tuples (one per "
+                                  f"parameter), got {len(probs)}")
+            for (name, vs), ps in zip(vals, probs, strict=True):
+                if len(ps) != len(vs) or not math.isclose(sum(ps), 1.0, abs_tol=1e-9):
+                    raise ConfigError(f"robust.probabilities[{name!r}]: expected {len(vs)} values "
+                                      f"summing to 1, got {ps}")
+            object.__setattr__(self, "probabilities", probs)
 
     @property
     def n_scenarios(self) -> int:
-        """Number of scenarios (product of the numbers of values)."""
+        """Number of branches per branching stage (product of the numbers of values)."""
         return math.prod(len(vs) for _, vs in self.values)
+
+    def branch_probabilities(self) -> tuple[float, ...]:
+        """Probability of each branch (combination), in ``itertools.product`` order."""
+        import itertools
+
+        if self.probabilities is None:
+            n = self.n_scenarios
+            return tuple(1.0 / n for _ in range(n))
+        return tuple(math.prod(c) for c in itertools.product(*self.probabilities))
 
 
 @dataclass(frozen=True)
@@ -258,6 +346,24 @@ class MpcConfig:
     """Compile the QP data function to C (needs a C compiler; falls back if none)."""
     qp_solver: QpSolver = QpSolver.AUTO
     """QP method of the RTI solver (see :class:`QpSolver`)."""
+    transcription: Transcription = Transcription.AUTO
+    """How the problem is built (see :class:`Transcription`)."""
+    robust_horizon: int = 1
+    """Stages at which the scenario tree branches (do-mpc's ``n_robust``; >= 1)."""
+    ipopt_fallback: bool = True
+    """Build IPOPT for a failed RTI step (and, on the whole-horizon path, the first step).
+    False: no IPOPT is built; the first step is solved by iterated SQP
+    (``first_sqp_iterations``)."""
+    first_sqp_iterations: int = 30
+    """SQP iteration limit of a cold start (first step, or after a failure) without IPOPT."""
+    hard_bound_penalty: float = 1e4
+    """L1 penalty on the scaled violation of a hard CV bound at the first predicted node
+    (where it is soft; see :attr:`CvSpec.hard_lower`)."""
+    economic_stage_cost: Callable[[Mapping[str, Any], Mapping[str, Any]], Any] | None = None
+    """General economic stage cost ``f(y, u) -> CasADi expression`` of the outputs and inputs
+    by name (SI); its exact Hessian enters the QP, so it should be convex. Python API only."""
+    economic_terminal_cost: Callable[[Mapping[str, Any]], Any] | None = None
+    """General economic terminal cost ``f(y) -> CasADi expression`` (see above)."""
 
     def __post_init__(self) -> None:
         if isinstance(self.horizon_steps, bool) or not isinstance(self.horizon_steps, int):
@@ -288,6 +394,7 @@ class MpcConfig:
             ("rk4_substeps", 1, 1000), ("collocation_degree", 1, 5),
 ("ipopt_max_iter", 0, 100000),
             ("rti_iterations", 1, 100), ("qp_max_iter", 1, 10000),
+            ("robust_horizon", 1, 100), ("first_sqp_iterations", 1, 1000),
         ):
             val = getattr(self, attr)
             if isinstance(val, bool) or not isinstance(val, int) or not lo <= val <= hi:
@@ -326,6 +433,38 @@ class MpcConfig:
             object.__setattr__(self, "move_blocks", blocks)
         if self.robust is not None and not isinstance(self.robust, RobustSpec):
             raise ConfigError(f"robust: expected RobustSpec, got {type(self.robust).__name__}")
+        if not isinstance(self.transcription, Transcription):
+            try:
+                object.__setattr__(self, "transcription", Transcription(self.transcription))
+            except ValueError:
+                raise ConfigError(
+                    f"transcription: expected one of {[t.value for t in Transcription]}, "
+                    f"got {self.transcription!r}"
+                ) from None
+        if self.robust_horizon > self.horizon_steps:
+            raise ConfigError(f"robust_horizon: must be <= horizon_steps={self.horizon_steps}, "
+                              f"got {self.robust_horizon}")
+        if not isinstance(self.ipopt_fallback, bool):
+            raise ConfigError(f"ipopt_fallback: expected true/false, got {self.ipopt_fallback!r}")
+        pen = _finite(self.hard_bound_penalty, "hard_bound_penalty")
+        if pen <= 0:
+            raise ConfigError(f"hard_bound_penalty: must be > 0, got {pen}")
+        object.__setattr__(self, "hard_bound_penalty", pen)
+        for attr in ("economic_stage_cost", "economic_terminal_cost"):
+            if getattr(self, attr) is not None and not callable(getattr(self, attr)):
+                raise ConfigError(f"{attr}: expected a callable, got {getattr(self, attr)!r}")
+
+    @property
+    def needs_stagewise(self) -> bool:
+        """True when a feature only the stage-structured transcription has is used."""
+        return bool(
+            self.robust_horizon > 1
+            or (self.robust is not None and self.robust.probabilities is not None)
+            or self.economic_stage_cost is not None or self.economic_terminal_cost is not None
+            or any(c.has_hard_bounds or c.linear_cost or c.terminal_linear_cost
+                   or c.cost_scale is not None for c in self.cvs)
+            or any(m.linear_cost or m.cost_scale is not None for m in self.mvs)
+        )
 
     # Derived -----------------------------------------------------------
     def free_move(self, k: int) -> bool:

@@ -6,10 +6,21 @@ state estimate and returns an :class:`~mpc.result.MpcResult`. It never raises
 on a bad solve or a bad input value: the result carries the status and
 ``u=None``, and the runtime applies a :mod:`mpc.fallback` policy.
 
+Two transcriptions (``MpcConfig.transcription``, see :class:`~mpc.config.Transcription`):
+the whole-horizon one (:mod:`mpc.ocp`, small nominal problems) and the
+stage-structured one (:mod:`mpc.stagewise`, large or robust problems, hard
+bounds, economic costs), chosen automatically from the problem's dimensions by
+:func:`resolve_transcription`.
+
 Solver strategy: with ``SolverKind.RTI`` the first step (and any step after a
-failure) is solved to convergence by IPOPT; later steps shift the last plan and
-run Gauss-Newton SQP iterations with HPIPM; if the QP fails, IPOPT is tried in
-the same step. ``SolverKind.IPOPT`` solves every step to convergence.
+failure) is solved to convergence, by IPOPT when ``ipopt_fallback`` is on and
+the transcription is whole-horizon, else by iterated SQP
+(``first_sqp_iterations``); later steps shift the last plan and run
+Gauss-Newton SQP iterations; if the QP fails, the step is re-solved from a
+cold start in the same step (IPOPT, or iterated SQP without IPOPT; counted in
+:attr:`NmpcController.fallbacks`). With ``ipopt_fallback=False`` no IPOPT
+solver is built at all. ``SolverKind.IPOPT`` solves every step to convergence
+(whole-horizon transcription only).
 """
 
 from __future__ import annotations
@@ -22,10 +33,12 @@ from enum import Enum
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from mpc.config import MpcConfig
+from mpc.config import MpcConfig, Transcription
 from mpc.ocp import Ocp, build_ocp, parameter_vector
 from mpc.result import MpcResult
 from mpc.solvers import IpoptSolver, RtiSolver, SolveOutcome
+from mpc.stage_solver import StageIterate, StageRtiSolver
+from mpc.stagewise import WHOLE_HORIZON_MAX_STATES, StageProblem, build_stage_problem
 from plant_models.errors import ConfigError, ModelError
 from plant_models.model import PlantModel
 from plant_models.results import SolveStatus
@@ -52,7 +65,7 @@ class NmpcController:
         config: MpcConfig,
         solver: SolverKind = SolverKind.RTI,
         *,
-        ipopt_fallback: bool = True,
+        ipopt_fallback: bool | None = None,
     ) -> None:
         if not isinstance(config, MpcConfig):
             raise ConfigError(f"config: expected MpcConfig, got {type(config).__name__}")
@@ -65,10 +78,26 @@ class NmpcController:
         self.model = model
         self.config = config
         self.solver_kind = solver
-        self.ipopt_fallback = ipopt_fallback
-        self.ocp: Ocp = build_ocp(model, config)
-        self._ipopt = IpoptSolver(self.ocp)
-        self._rti = RtiSolver(self.ocp) if solver is SolverKind.RTI else None
+        self.ipopt_fallback = config.ipopt_fallback if ipopt_fallback is None else ipopt_fallback
+        """Whether an IPOPT solver is built (first step and fallback, whole-horizon only)."""
+        self.transcription = resolve_transcription(model, config, solver)
+        """The transcription in use (AUTO resolved)."""
+        self.fallbacks = 0
+        """Steps whose real-time iteration failed and that were re-solved from a cold start."""
+        self.ocp: Ocp | None = None
+        self.stage_problem: StageProblem | None = None
+        self._ipopt: IpoptSolver | None = None
+        self._rti: RtiSolver | None = None
+        self._stage: StageRtiSolver | None = None
+        self._it: StageIterate | None = None
+        if self.transcription is Transcription.STAGEWISE:
+            self.stage_problem = build_stage_problem(model, config)
+            self._stage = StageRtiSolver(self.stage_problem)
+        else:
+            self.ocp = build_ocp(model, config)
+            if solver is SolverKind.IPOPT or self.ipopt_fallback:
+                self._ipopt = IpoptSolver(self.ocp)
+            self._rti = RtiSolver(self.ocp) if solver is SolverKind.RTI else None
         self._w: NDArray[np.float64] | None = None
         self._u_last: NDArray[np.float64] | None = None
         self._y_target = np.zeros(len(model.y))
@@ -82,8 +111,9 @@ class NmpcController:
 
     # State ------------------------------------------------------------------
     def reset(self) -> None:
-        """Forget the warm start and the last move (next step solves with IPOPT)."""
+        """Forget the warm start and the last move (the next step starts cold)."""
         self._w = None
+        self._it = None
         self._u_last = None
 
     @property
@@ -131,12 +161,20 @@ class NmpcController:
             return MpcResult(SolveStatus.INVALID_INPUT, None, message=str(exc),
                              solve_time_s=time.perf_counter() - t0, time_s=time_s,
                              solver=self.solver_kind.value)
+        if self._stage is not None:
+            pn = self._stage.node_params(dv, pv, yb, ub, y_tgt, u_tgt)
+            return self._result(self._solve_stagewise(pn, xv, up), t0, time_s)
         ocp = self.ocp
+        assert ocp is not None
         P = parameter_vector(ocp, x0=xv, u_prev=up, d=dv, p=pv, y_bias=yb, u_bias=ub,
                              y_target=y_tgt, u_target=u_tgt)
         lbw, ubw = ocp.bounds(xv, up)
         outcome = self._solve(P, lbw, ubw, xv, up)
-        return self._result(outcome, P, t0, time_s)
+        if outcome.trajectories is None and outcome.w is not None and outcome.status.usable:
+            traj = ocp.trajectories(outcome.w, P)
+            outcome = SolveOutcome(outcome.status, outcome.w, outcome.iterations,
+                                   outcome.message, outcome.solver, tuple(traj))
+        return self._result(outcome, t0, time_s)
 
     def step_estimate(
         self,
@@ -158,30 +196,49 @@ class NmpcController:
         xv: NDArray[np.float64], up: NDArray[np.float64],
     ) -> SolveOutcome:
         ocp = self.ocp
+        assert ocp is not None
         guess = ocp.shift(self._w) if self._w is not None else ocp.initial_guess(xv, up)
         if self._rti is not None and self._w is not None:
             outcome = self._rti.solve(guess, P)
-            if outcome.status.usable or not self.ipopt_fallback:
+            if outcome.status.usable:
                 return outcome
-            log.warning("RTI step failed (%s: %s); trying IPOPT", outcome.status.value,
-                        outcome.message)
-        return self._ipopt.solve(guess, P, lbw, ubw)
+            self.fallbacks += 1
+            log.warning("RTI step failed (%s: %s); re-solving from a cold start",
+                        outcome.status.value, outcome.message)
+            guess = ocp.initial_guess(xv, up)
+        if self._ipopt is not None:
+            return self._ipopt.solve(guess, P, lbw, ubw)
+        assert self._rti is not None
+        return self._rti.solve(guess, P, self.config.first_sqp_iterations, "sqp")
 
-    def _result(
-        self, outcome: SolveOutcome, P: NDArray[np.float64], t0: float, time_s: float
-    ) -> MpcResult:
-        ocp = self.ocp
-        if outcome.w is None or not outcome.status.usable:
-            self._w = None  # next step re-initialises with IPOPT
+    def _solve_stagewise(
+        self, pn: NDArray[np.float64], xv: NDArray[np.float64], up: NDArray[np.float64]
+    ) -> SolveOutcome:
+        stage = self._stage
+        assert stage is not None
+        cfg = self.config
+        if self._it is not None:
+            outcome, it = stage.solve(stage.shift(self._it), pn, xv, up, cfg.rti_iterations)
+            if outcome.status.usable:
+                self._it = it
+                return outcome
+            self.fallbacks += 1
+            log.warning("RTI step failed (%s: %s); re-solving by SQP from a cold start",
+                        outcome.status.value, outcome.message)
+        outcome, it = stage.solve(stage.initial_guess(xv, up), pn, xv, up,
+                                  cfg.first_sqp_iterations, "sqp")
+        self._it = it
+        return outcome
+
+    def _result(self, outcome: SolveOutcome, t0: float, time_s: float) -> MpcResult:
+        if outcome.w is None or not outcome.status.usable or outcome.trajectories is None:
+            self._w = None  # next step starts cold
+            self._it = None
             return MpcResult(outcome.status, None, objective=None, iterations=outcome.iterations,
                              solve_time_s=time.perf_counter() - t0, message=outcome.message,
                              solver=outcome.solver, time_s=time_s)
-        w = outcome.w
-        self._w = w
-        if outcome.trajectories is not None:
-            xs, us, ys, f = outcome.trajectories
-        else:
-            xs, us, ys, f = ocp.trajectories(w, P)
+        self._w = outcome.w
+        xs, us, ys, f = outcome.trajectories
         u_pred = np.asarray(us, dtype=float).T
         u0 = u_pred[0].copy()
         self._u_last = u0
@@ -208,6 +265,34 @@ class NmpcController:
                 raise ConfigError(f"target.u[{name!r}]: model has no input {name!r}")
             u_tgt[self.model.u.index(name)] = _finite(val, f"target.u[{name!r}]")
         return y_tgt, u_tgt
+
+
+def resolve_transcription(
+    model: PlantModel, config: MpcConfig, solver: SolverKind = SolverKind.RTI
+) -> Transcription:
+    """The transcription ``config.transcription`` stands for (AUTO resolved).
+
+    AUTO: whole-horizon for nominal problems with at most
+    :data:`mpc.stagewise.WHOLE_HORIZON_MAX_STATES` states that use no stage-only feature
+    (and always for ``SolverKind.IPOPT``); stage-structured otherwise.
+    """
+    choice = config.transcription
+    if solver is SolverKind.IPOPT:
+        if choice is Transcription.STAGEWISE or config.needs_stagewise:
+            raise ConfigError("solver: IPOPT needs the whole-horizon transcription, which has "
+                              "no hard bounds, economic costs, cost scales, scenario "
+                              "probabilities or robust horizon > 1; use SolverKind.RTI")
+        return Transcription.WHOLE_HORIZON
+    if choice is Transcription.WHOLE_HORIZON:
+        if config.needs_stagewise:
+            raise ConfigError("transcription: whole_horizon has no hard bounds, economic costs, "
+                              "cost scales, scenario probabilities or robust horizon > 1")
+        return choice
+    if choice is Transcription.STAGEWISE:
+        return choice
+    small = config.robust is None and len(model.x) <= WHOLE_HORIZON_MAX_STATES
+    return (Transcription.WHOLE_HORIZON if small and not config.needs_stagewise
+            else Transcription.STAGEWISE)
 
 
 def _finite(val: float, where: str) -> float:

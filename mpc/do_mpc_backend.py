@@ -72,7 +72,7 @@ class DoMpcController:
         opts.update(dict(nlpsol_opts or {}))
         mpc.settings.n_horizon = config.horizon_steps
         mpc.settings.t_step = config.sample_time_s
-        mpc.settings.n_robust = 0 if config.robust is None else 1
+        mpc.settings.n_robust = 0 if config.robust is None else config.robust_horizon
         mpc.settings.state_discretization = "collocation"
         mpc.settings.collocation_type = "radau"
         mpc.settings.collocation_deg = config.collocation_degree
@@ -114,15 +114,18 @@ class DoMpcController:
             sig = model.u[name]
             mpc.bounds["lower", "_u", name] = sig.lower if m.lower is None else m.lower
             mpc.bounds["upper", "_u", name] = sig.upper if m.upper is None else m.upper
+        # do-mpc charges a slack in every scenario; ours is weighted by the scenario's
+        # probability (uniform here): divide by the number of scenarios.
+        n_leaf = 1 if config.robust is None else config.robust.n_scenarios ** config.robust_horizon
         for c in config.cvs:
             i = model.y.index(c.name)
             nom = model.y[c.name].nominal
             if np.isfinite(c.upper):
                 mpc.set_nl_cons(f"{c.name}_upper", y[i], ub=c.upper, soft_constraint=True,
-                                penalty_term_cons=c.l1_penalty / nom)
+                                penalty_term_cons=c.l1_penalty / nom / n_leaf)
             if np.isfinite(c.lower):
                 mpc.set_nl_cons(f"{c.name}_lower", -y[i], ub=-c.lower, soft_constraint=True,
-                                penalty_term_cons=c.l1_penalty / nom)
+                                penalty_term_cons=c.l1_penalty / nom / n_leaf)
         tvp_template = mpc.get_tvp_template()
 
         def tvp_fun(_t: float) -> Any:

@@ -350,8 +350,8 @@ def build_ocp(model: PlantModel, config: MpcConfig) -> Ocp:
         for lo, hi, i, c in limits:
             ys = y[i] / yn[i]
             is_zone = s_i >= len(lim_cvs)
-            l1 = 0.0 if is_zone else c.l1_penalty
-            l2 = c.zone_weight * omega if is_zone else c.l2_penalty
+            l1 = 0.0 if is_zone else c.l1_penalty * omega  # weighted by scenario probability
+            l2 = c.zone_weight * omega if is_zone else c.l2_penalty * omega
             sfac = 1.0 / np.sqrt(max(l1, np.sqrt(l2), 1.0))  # slack variable scaling
             sv = sfac * slk[s_i]
             if np.isfinite(hi):

@@ -422,9 +422,12 @@ class RtiSolver:
             self._update = _Buffered(update, {0: self._data.args[0], 1: self._qp.res[0],
                                               2: d[7], 3: d[8], 4: self._data.args[1]})
 
-    def solve(self, w0: NDArray[np.float64], P: NDArray[np.float64]) -> SolveOutcome:
-        """Run ``rti_iterations`` Gauss-Newton SQP iterations from ``w0``; never raises."""
+    def solve(self, w0: NDArray[np.float64], P: NDArray[np.float64],
+              iterations: int | None = None, solver: str = "rti") -> SolveOutcome:
+        """Run ``iterations`` (default ``rti_iterations``) Gauss-Newton SQP iterations from
+        ``w0``, stopping early once the step is below ``rti_step_tol``; never raises."""
         cfg = self._ocp.config
+        n_iter = cfg.rti_iterations if iterations is None else iterations
         w_in, p_in = self._data.args
         w_in[:] = w0
         p_in[:] = P
@@ -432,10 +435,10 @@ class RtiSolver:
         total_iter = 0
         message = ""
         viol = 0.0
-        for it in range(cfg.rti_iterations):
+        for it in range(n_iter):
             if self._data() != 0:
                 return SolveOutcome(SolveStatus.NUMERICAL_ERROR, None, total_iter,
-                                    "QP data evaluation failed", "rti")
+                                    "QP data evaluation failed", solver)
             flag = self._qp()
             stats = self._qp.stats()
             status, message = self._status(stats)
@@ -446,24 +449,24 @@ class RtiSolver:
                 if self._cold_qp is not None:  # drop the hot start: next QP starts cold
                     with _quiet_stdout():
                         self._qp = self._cold_qp()
-                return SolveOutcome(status, None, total_iter, message, "rti")
+                return SolveOutcome(status, None, total_iter, message, solver)
             if up() != 0:
                 return SolveOutcome(SolveStatus.NUMERICAL_ERROR, None, total_iter,
-                                    "update evaluation failed", "rti")
+                                    "update evaluation failed", solver)
             w_in[:] = up.res[0]
             viol = float(up.res[5][0])
-            if it + 1 < cfg.rti_iterations and float(up.res[6][0]) < cfg.rti_step_tol:
+            if it + 1 < n_iter and float(up.res[6][0]) < cfg.rti_step_tol:
                 break
         w_np = w_in.copy()
         if not np.all(np.isfinite(w_np)):
             return SolveOutcome(SolveStatus.NUMERICAL_ERROR, None, total_iter,
-                                f"{message}; non-finite iterate", "rti")
+                                f"{message}; non-finite iterate", solver)
         # A QP "solved" on an inconsistent linearisation still leaves bounds violated.
         if viol > 1e-6:
             return SolveOutcome(SolveStatus.INFEASIBLE, None, total_iter,
-                                f"{message}; bound violation {viol:.3g}", "rti")
+                                f"{message}; bound violation {viol:.3g}", solver)
         traj = (up.dense_out(1), up.dense_out(2), up.dense_out(3), float(up.res[4][0]))
-        return SolveOutcome(SolveStatus.SUCCESS, w_np, total_iter, message, "rti", traj)
+        return SolveOutcome(SolveStatus.SUCCESS, w_np, total_iter, message, solver, traj)
 
 
 def _flush_c_stdio() -> None:

@@ -1,0 +1,154 @@
+"""Numerical condensing of the stage-structured QP onto the node controls.
+
+For problems with few controls over the horizon (column A: 2 inputs x 30
+stages) and many states, eliminating the states is far cheaper than a
+Riccati recursion on 84-dimensional stages: the dense QP has ``n_v`` =
+(controls + slacks) x stages variables. :class:`StageCondenser` does it in
+numpy from the per-node blocks the stage functions produce (forward
+recursion of the state sensitivities ``dX_i = S_i v + s_i``, ``dX_0 = 0``),
+and solves the dense QP with qpOASES (hot-started by CasADi between calls).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import casadi as ca
+import numpy as np
+from numpy.typing import NDArray
+
+from mpc.solvers import _qpoases_status, _quiet_stdout
+from plant_models.results import SolveStatus
+
+CONDENSE_MAX_VARIABLES = 200
+"""Largest number of node controls (inputs and slacks over all stage nodes) for which
+the stage-structured solver condenses; above it HPIPM solves the OCP QP."""
+
+
+class StageCondenser:
+    """Condense and solve the QP of a chain of nodes (stage nodes with controls, terminal
+    nodes without); the row masks of the own constraints are fixed at construction."""
+
+    def __init__(
+        self,
+        is_stage: NDArray[np.bool_],
+        nxb: int,
+        nub: int,
+        keep_stage: Any,
+        keep_term: Any,
+        max_iter: int,
+    ) -> None:
+        self.is_stage = is_stage
+        self.nxb, self.nub = nxb, nub
+        self.n_st = int(is_stage.sum())
+        self.nv = self.n_st * nub
+        self.keep_stage = keep_stage
+        self.keep_term = keep_term
+        self.n_rows = int(keep_stage.sum() * self.n_st + keep_term.sum() * (~is_stage).sum())
+        opts: dict[str, Any] = {
+            "sparse": False,
+            "hessian_type": "posdef",
+            "printLevel": "none",
+            "error_on_fail": False,
+            "nWSR": max(10 * self.nv, max_iter),
+        }
+        sp = {
+            "h": ca.Sparsity.dense(self.nv, self.nv),
+            "a": ca.Sparsity.dense(self.n_rows, self.nv),
+        }
+        with _quiet_stdout():
+            self.qp = ca.conic("mpc_stage_condensed", "qpoases", sp, opts)
+
+    def solve(
+        self,
+        a_stage: NDArray[np.float64],
+        c_stage: NDArray[np.float64],
+        a_jump: NDArray[np.float64],
+        c_jump: NDArray[np.float64],
+        h_stage: NDArray[np.float64],
+        q_stage: NDArray[np.float64],
+        h_term: NDArray[np.float64],
+        q_term: NDArray[np.float64],
+        g_stage: NDArray[np.float64],
+        lo_stage: NDArray[np.float64],
+        hi_stage: NDArray[np.float64],
+        g_term: NDArray[np.float64],
+        lo_term: NDArray[np.float64],
+        hi_term: NDArray[np.float64],
+        lbv: NDArray[np.float64],
+        ubv: NDArray[np.float64],
+    ) -> tuple[SolveStatus, str, int, NDArray[np.float64] | None, NDArray[np.float64] | None]:
+        """Condense and solve; returns status, message, iterations, dX (nodes, nxb), v.
+
+        ``a_stage`` (n_st, nxb, nxb+nub) and ``c_stage`` (n_st, nxb) give
+        ``dX_next = a [dX; dU] + c``; ``a_jump``/``c_jump`` the same for terminal nodes
+        followed by another scenario. Rows: ``lo <= g [dX; dU] <= hi``.
+        """
+        nxb, nub, nv = self.nxb, self.nub, self.nv
+        hc = np.zeros((nv, nv))
+        qc = np.zeros(nv)
+        rows: list[NDArray[np.float64]] = []
+        lo: list[NDArray[np.float64]] = []
+        hi: list[NDArray[np.float64]] = []
+        sens = np.zeros((nxb, nv))
+        off = np.zeros(nxb)
+        dx_s: list[NDArray[np.float64]] = []
+        dx_o: list[NDArray[np.float64]] = []
+        a_i = b_i = 0
+        for stage in self.is_stage:
+            dx_s.append(sens)
+            dx_o.append(off)
+            if stage:
+                va = slice(a_i * nub, (a_i + 1) * nub)
+                h = h_stage[a_i]
+                hxx, hxu, huu = h[:nxb, :nxb], h[:nxb, nxb:], h[nxb:, nxb:]
+                hs = hxx @ sens
+                hc += sens.T @ hs
+                cross = sens.T @ hxu
+                hc[:, va] += cross
+                hc[va, :] += cross.T
+                hc[va, va] += huu
+                qx, qu = q_stage[a_i, :nxb], q_stage[a_i, nxb:]
+                qc += sens.T @ (hxx @ off + qx)
+                qc[va] += hxu.T @ off + qu
+                g = g_stage[a_i][self.keep_stage]
+                if g.shape[0]:
+                    row = g[:, :nxb] @ sens
+                    row[:, va] += g[:, nxb:]
+                    shift = g[:, :nxb] @ off
+                    rows.append(row)
+                    lo.append(lo_stage[a_i][self.keep_stage] - shift)
+                    hi.append(hi_stage[a_i][self.keep_stage] - shift)
+                amat = a_stage[a_i]
+                new = amat[:, :nxb] @ sens
+                new[:, va] += amat[:, nxb:]
+                off = amat[:, :nxb] @ off + c_stage[a_i]
+                sens = new
+                a_i += 1
+            else:
+                h = h_term[b_i]
+                hc += sens.T @ (h @ sens)
+                qc += sens.T @ (h @ off + q_term[b_i])
+                g = g_term[b_i][self.keep_term]
+                if g.shape[0]:
+                    rows.append(g @ sens)
+                    shift = g @ off
+                    lo.append(lo_term[b_i][self.keep_term] - shift)
+                    hi.append(hi_term[b_i][self.keep_term] - shift)
+                if b_i < a_jump.shape[0]:
+                    sens = a_jump[b_i] @ sens
+                    off = a_jump[b_i] @ off + c_jump[b_i]
+                b_i += 1
+        hc = 0.5 * (hc + hc.T)
+        amat_c = np.vstack(rows) if rows else np.zeros((0, nv))
+        lba = np.concatenate(lo) if lo else np.zeros(0)
+        uba = np.concatenate(hi) if hi else np.zeros(0)
+        sol = self.qp(h=hc, g=qc, a=amat_c, lba=lba, uba=uba, lbx=lbv, ubx=ubv)
+        stats = self.qp.stats()
+        status, message = _qpoases_status(stats)
+        iters = int(stats.get("iter_count", 0) or 0)
+        if not status.usable:
+            return status, message, iters, None, None
+        v = np.asarray(sol["x"], dtype=float).reshape(-1)
+        dx = np.stack([s @ v + o for s, o in zip(dx_s, dx_o, strict=True)])
+        return status, message, iters, dx, v
