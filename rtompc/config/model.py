@@ -10,15 +10,20 @@ Units: a number is in the SI unit of its signal (or the unit in the key name,
 ``sample_time_s``) unless it is written as a string with a unit,
 ``target = "1.09 mol/l"``, ``upper = "126.85 degC"``, ``max_rate_per_s = "5 kW/min"``.
 
-Weights and penalties are dimensionless: a deviation is first divided by the
-signal's *nominal* value (its scaling, shown by ``rtompc plants NAME``), then
-squared and multiplied by the weight, per stage of the horizon. Example: the
-Van de Vusse c_B has nominal 1000 mol/m³; ``weight = 10`` makes an error of
-0.1 mol/l (100 mol/m³, a tenth of the nominal) cost 10 × 0.1² = 0.1 per stage,
-the same as moving q_K (nominal 4500 W... see the field text) by a tenth of
-its nominal with ``move_weight = 10``. Choose weights so that the errors you
-would accept cost about the same; raise a weight tenfold to make that signal
-about three times tighter.
+Weights and penalties are dimensionless. A deviation is first divided by the
+signal's *nominal* value (its scaling, ``rtompc plants NAME`` shows it), then
+squared and multiplied by the weight, at every stage of the horizon:
+``weight * ((y - target) / nominal)**2``; a move costs
+``move_weight * ((u_k - u_(k-1)) / nominal)**2``; a soft-limit violation
+``l1_penalty * (violation / nominal) + l2_penalty * (violation / nominal)**2``.
+Example (Van de Vusse): c_B has nominal 1000 mol/m³, so ``weight = 10`` makes
+an error of 0.1 mol/l (a tenth of the nominal) cost 10 × 0.1² = 0.1 per stage;
+f_dil has nominal 0.00556 1/s (20 1/h), so ``move_weight = 0.1`` makes a move
+of 2 1/h (a tenth) cost 0.1 × 0.1² = 0.001: the controller moves f_dil freely
+to remove c_B errors. To choose them, write down the error you would accept on
+each CV and the move you would accept on each MV as fractions of the nominals,
+and pick weights so that each of them costs about the same; raising a weight
+a hundredfold makes that error about ten times smaller relative to the others.
 """
 
 from __future__ import annotations
