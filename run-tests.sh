@@ -13,4 +13,8 @@ fi
 if [ -f tests/interop/node/package-lock.json ] && command -v npm >/dev/null 2>&1; then
   npm ci --prefix tests/interop/node --no-audit --no-fund --loglevel=error
 fi
+# taplo (the TOML engine of VS Code's Even Better TOML) checks configs against `rtompc config schema`.
+if [ -f tests/tools/taplo/package-lock.json ] && command -v npm >/dev/null 2>&1; then
+  npm ci --prefix tests/tools/taplo --no-audit --no-fund --loglevel=error
+fi
 exec .venv/bin/python -m pytest "$@"

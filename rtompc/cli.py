@@ -49,6 +49,7 @@ COMMANDS: tuple[Command, ...] = (
         "rtompc.commands.run",
         "run the closed loop from an application config (OPC UA or in-process)",
     ),
+    Command("config", "rtompc.commands.config", "configuration tools: check, init, schema, docs"),
     Command(
         "certs",
         "rtompc.commands.certs",

@@ -84,9 +84,21 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+CONFIG_HELP = (
+    "The config file: every section and key with type, unit, default and meaning in "
+    "docs/configuration.md; JSON Schema for editors: `rtompc config schema`; check a file "
+    "before running it: `rtompc config check APP.toml [--connect]`; a starter file: "
+    "`rtompc config init`. Commissioning a unit step by step: docs/commissioning.md."
+)
+"""Where ``rtompc run --help`` sends a person writing a config."""
+
+
 def register(sub: Any) -> None:
     """Add the ``run`` command."""
-    p = sub.add_parser("run", help="run the closed loop from an application config (OPC UA or in-process)")
+    p = sub.add_parser(
+        "run", help="run the closed loop from an application config (OPC UA or in-process)",
+        description="Run the closed loop from an application config. " + CONFIG_HELP,
+    )
     p.add_argument("config", help="application config (TOML)")
     p.add_argument("--mode", choices=[m.value for m in Mode], help="override loop.mode")
     p.add_argument("--steps", type=int, help="number of cycles (default: loop.steps, or until stopped)")

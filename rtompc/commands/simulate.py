@@ -41,6 +41,9 @@ def register(sub: Any) -> None:
         description="Run a closed-loop scenario (plant simulated in-process, "
         "lockstep) and print its KPIs and criteria. Exit code 0 when "
         "every criterion holds, 1 otherwise.",
+        epilog="A scenario file is an application config plus [[event]], [[fault]] and "
+        "[[criterion]] tables: keys in docs/configuration.md, JSON Schema from "
+        "`rtompc config schema --scenario`, offline check with `rtompc config check FILE`.",
     )
     p.add_argument("config", help="scenario TOML file")
     p.add_argument("--json", action="store_true", help="print the result (without trace) as JSON")

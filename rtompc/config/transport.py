@@ -66,6 +66,28 @@ TagValue = str | TagEntry
 StatusValue = str | NodeEntry
 
 
+class StatusTagsConfig(Section):
+    """``[transport.tags.status]``: the plant's status nodes, each a node string or
+    ``{ node = ..., namespace = ... }``; leave out what the plant does not have."""
+
+    heartbeat: StatusValue | None = None
+    """UInt32 counter the engine writes every cycle (the PLC's watchdog watches it)."""
+    mode: StatusValue | None = None
+    """Int32 the engine reads: 0 LOCAL, 1 REMOTE (the plant accepts setpoints only in REMOTE)."""
+    mode_request: StatusValue | None = None
+    """Int32 the engine writes: 1 asks for REMOTE, 0 hands the plant back (LOCAL)."""
+    sim_time: StatusValue | None = None
+    """Double the engine reads: the plant's clock in seconds (measurement time)."""
+    watchdog_tripped: StatusValue | None = None
+    """Boolean the engine reads: the PLC's heartbeat watchdog has tripped."""
+    status_text: StatusValue | None = None
+    """String the engine reads and logs: why the plant changed mode or refused REMOTE."""
+    plant_object: StatusValue | None = None
+    """Lockstep plants: the object that owns the ``step`` method."""
+    step_method: StatusValue | None = None
+    """Lockstep plants: method ``step(n_steps: UInt32) -> sim_time_s``."""
+
+
 class TagsConfig(Section):
     """``[transport.tags]``: the tag map (default: the rtompc HIL layout for the plant)."""
 
@@ -77,8 +99,8 @@ class TagsConfig(Section):
     """MV setpoints written by the engine."""
     actuators: dict[str, TagValue] = {}
     """MV values held by the plant (read back)."""
-    status: dict[str, StatusValue] = {}
-    """Status nodes: heartbeat, mode, mode_request, ... (see ``interfaces.tagmap.StatusTags``)."""
+    status: StatusTagsConfig = StatusTagsConfig()
+    """Status nodes: heartbeat, REMOTE/LOCAL handshake, plant clock, lockstep method."""
 
     def as_mapping(self) -> dict[str, Any]:
         """The plain table :meth:`interfaces.tagmap.TagMap.from_mapping` reads."""

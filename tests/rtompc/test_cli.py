@@ -46,8 +46,8 @@ def test_top_level_help_imports_no_heavy_package() -> None:
 
 
 def test_light_commands_stay_light() -> None:
-    """``certs`` parses its arguments without loading CasADi or asyncua."""
-    for argv in (["certs", "create"],):
+    """``certs`` and ``config`` parse their arguments without loading CasADi or asyncua."""
+    for argv in (["certs", "create"], ["config", "schema"]):
         _, loaded = _probe(argv)
         assert not loaded & {"casadi", "asyncua", "do_mpc", "matplotlib"}, (argv, loaded)
 
@@ -62,3 +62,17 @@ def test_every_command_module_registers_its_name() -> None:
     for cmd in COMMANDS:
         sub_parser = sub.choices[cmd.name]  # type: ignore[index]
         assert sub_parser.add_help, f"{cmd.module} did not register a full parser"
+
+
+def test_run_help_points_at_the_configuration_reference() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "rtompc", "run", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    ).stdout
+    flat = " ".join(out.split())
+    assert "docs/configuration.md" in flat
+    assert "rtompc config schema" in flat
+    assert "rtompc config check" in flat
