@@ -117,6 +117,11 @@ def mpc_config(cfg: AppConfig) -> tuple[MpcConfig, SolverKind]:
                     l2_penalty=c.l2_penalty,
                     zone=c.zone,
                     zone_weight=c.zone_weight,
+                    hard_lower=c.hard_lower,
+                    hard_upper=c.hard_upper,
+                    linear_cost=c.linear_cost,
+                    terminal_linear_cost=c.terminal_linear_cost,
+                    cost_scale=c.cost_scale,
                 )
                 for c in m.cvs
             ),
@@ -129,6 +134,8 @@ def mpc_config(cfg: AppConfig) -> tuple[MpcConfig, SolverKind]:
                     lower=v.lower,
                     upper=v.upper,
                     max_rate_per_s=v.max_rate_per_s,
+                    linear_cost=v.linear_cost,
+                    cost_scale=v.cost_scale,
                 )
                 for v in m.mvs
             ),
@@ -138,9 +145,19 @@ def mpc_config(cfg: AppConfig) -> tuple[MpcConfig, SolverKind]:
             control_horizon_steps=m.control_horizon_steps,
             move_blocks=tuple(m.move_blocks) if m.move_blocks is not None else None,
             terminal_weight=m.terminal_weight,
-            robust=RobustSpec(tuple((k, tuple(v)) for k, v in m.robust.items()))
+            robust=RobustSpec(
+                tuple((k, tuple(v)) for k, v in m.robust.items()),
+                tuple(tuple(m.robust_probabilities[k]) for k in m.robust)
+                if m.robust_probabilities
+                else None,
+            )
             if m.robust
             else None,
+            robust_horizon=m.robust_horizon,
+            transcription=m.transcription,
+            ipopt_fallback=m.ipopt_fallback,
+            first_sqp_iterations=m.first_sqp_iterations,
+            hard_bound_penalty=m.hard_bound_penalty,
             ipopt_max_iter=m.ipopt_max_iter,
             ipopt_tol=m.ipopt_tol,
             rti_iterations=m.rti_iterations,

@@ -35,7 +35,7 @@ from typing import Annotated, Any
 
 from pydantic import Field, PrivateAttr, ValidationInfo, field_validator, model_validator
 
-from mpc.config import Discretisation, QpSolver
+from mpc.config import Discretisation, QpSolver, Transcription
 from mpc.estimation import Discretization
 from mpc.fallback import FallbackPolicy
 from plant_models.samples import Mode
@@ -154,6 +154,19 @@ class CvConfig(Section):
     """Zone control: no cost inside [low, high], ``zone_weight`` outside."""
     zone_weight: float = Field(default=0.0, ge=0)
     """Quadratic penalty on (distance outside the zone / nominal)² per stage."""
+    hard_lower: SignalNumber = -math.inf
+    """Hard lower bound, held from the second predicted node on (the first node is soft with
+    ``mpc.hard_bound_penalty`` so a disturbed start never makes the problem infeasible)."""
+    hard_upper: SignalNumber = math.inf
+    """Hard upper bound (see ``hard_lower``)."""
+    linear_cost: float = 0.0
+    """Economic stage cost per SI unit of the output, per stage (e.g. -1 to maximise it)."""
+    terminal_linear_cost: float = 0.0
+    """Economic cost per SI unit of the output at the end of the horizon."""
+    cost_scale: Annotated[SignalDifference, Field(gt=0)] | None = None
+    """The divisor of the tracking error instead of the nominal: the cost is
+    weight · ((y - target) / cost_scale)². Example: ``cost_scale = "1 degC"`` with
+    ``weight = 0.25`` charges 0.25 per K² whatever the nominal is."""
 
     @model_validator(mode="before")
     @classmethod
@@ -163,7 +176,15 @@ class CvConfig(Section):
                 data,
                 data.get("name"),
                 info,
-                {"target": "value", "lower": "value", "upper": "value", "zone": "pair"},
+                {
+                    "target": "value",
+                    "lower": "value",
+                    "upper": "value",
+                    "zone": "pair",
+                    "hard_lower": "value",
+                    "hard_upper": "value",
+                    "cost_scale": "difference",
+                },
             )
         return data
 
@@ -183,11 +204,15 @@ class CvConfig(Section):
                 raise ValueError(f"CV {self.name!r}: zone low above high {self.zone}")
             if self.zone_weight <= 0:
                 raise ValueError(f"CV {self.name!r}: a zone needs zone_weight > 0")
-        if not (self.weight > 0 or self.zone is not None or limits):
+        if self.hard_lower > self.hard_upper:
+            raise ValueError(f"CV {self.name!r}: hard_lower is above hard_upper")
+        hard = math.isfinite(self.hard_lower) or math.isfinite(self.hard_upper)
+        economic = self.linear_cost != 0 or self.terminal_linear_cost != 0
+        if not (self.weight > 0 or self.zone is not None or limits or hard or economic):
             raise ValueError(
                 f"CV {self.name!r} has no objective: give weight and target, a zone with "
-                "zone_weight, or lower/upper limits with l1_penalty/l2_penalty (a CV without "
-                "one makes every QP fail)"
+                "zone_weight, lower/upper limits with l1_penalty/l2_penalty, hard limits or a "
+                "linear_cost (a CV without one makes every QP fail)"
             )
         return self
 
@@ -208,6 +233,10 @@ class MvConfig(Section):
     """Hard lower bound (default: the model's; must lie within the plant's)."""
     upper: SignalNumber | None = None
     """Hard upper bound (default: the model's; must lie within the plant's)."""
+    linear_cost: float = 0.0
+    """Economic stage cost per SI unit of the input, per stage (e.g. a feed price)."""
+    cost_scale: Annotated[SignalDifference, Field(gt=0)] | None = None
+    """The divisor of ``weight`` and ``move_weight`` deviations instead of the nominal."""
     max_rate_per_s: Annotated[SignalNumber, Field(gt=0)] | None = None
     """Hard rate limit |u_k - u_(k-1)| <= max_rate_per_s · sample time (SI per second, or
     with a unit: ``"5 kW/min"``)."""
@@ -220,7 +249,13 @@ class MvConfig(Section):
                 data,
                 data.get("name"),
                 info,
-                {"target": "value", "lower": "value", "upper": "value", "max_rate_per_s": "rate"},
+                {
+                    "target": "value",
+                    "lower": "value",
+                    "upper": "value",
+                    "max_rate_per_s": "rate",
+                    "cost_scale": "difference",
+                },
             )
         return data
 
@@ -290,6 +325,19 @@ class MpcSection(Section):
     """Manipulated variables (``[[mpc.mvs]]``); unlisted MVs keep model bounds and no cost."""
     robust: dict[Name, list[float]] | None = None
     """Robust multi-stage MPC: parameter name -> values of the scenario tree."""
+    robust_probabilities: dict[Name, list[Annotated[float, Field(ge=0)]]] | None = None
+    """Probability of each value in ``robust`` (per parameter, summing to 1; default uniform)."""
+    robust_horizon: int = Field(default=1, ge=1, le=100)
+    """Stages at which the scenario tree branches (do-mpc's n_robust)."""
+    transcription: Transcription = Transcription.AUTO
+    """``auto``, ``whole_horizon`` or ``stagewise`` (per-stage functions, HPIPM; needed for
+    hard bounds, economic costs, robust horizon > 1)."""
+    ipopt_fallback: bool = True
+    """Build IPOPT for a failed RTI step; false: cold starts by iterated SQP."""
+    first_sqp_iterations: int = Field(default=30, ge=1, le=1000)
+    """SQP iteration limit of a cold start without IPOPT."""
+    hard_bound_penalty: float = Field(default=1e4, gt=0)
+    """L1 penalty on the scaled violation of a hard CV bound at the first predicted node."""
 
     @field_validator("cvs", "mvs", mode="before")
     @classmethod
@@ -308,6 +356,16 @@ class MpcSection(Section):
                 f"move_blocks sum to {sum(self.move_blocks)}, not horizon_steps "
                 f"{self.horizon_steps}"
             )
+        if self.robust_probabilities is not None:
+            if self.robust is None or set(self.robust_probabilities) != set(self.robust):
+                raise ValueError("robust_probabilities must name the parameters of robust")
+            for k, ps in self.robust_probabilities.items():
+                if len(ps) != len(self.robust[k]) or abs(sum(ps) - 1.0) > 1e-9:
+                    raise ValueError(
+                        f"robust_probabilities.{k}: {len(self.robust[k])} values summing to 1"
+                    )
+        if self.robust_horizon > self.horizon_steps:
+            raise ValueError("robust_horizon exceeds horizon_steps")
         if self.control_horizon_steps is not None and self.move_blocks is not None:
             raise ValueError("give control_horizon_steps or move_blocks, not both")
         return self

@@ -178,3 +178,46 @@ def test_relative_paths_and_model_modules_resolve_against_the_file(tmp_path: Pat
     assert cfg.plant.name == f"{sub / 'my_plant.py'}:build"
     assert cfg.historian is not None and cfg.historian.path == sub / "data/h.sqlite"
     assert build.models(cfg).plant.name == "van_de_vusse"
+
+
+def test_every_mpc_config_option_is_reachable_from_a_file(tmp_path: Path) -> None:
+    """Every field of mpc.config.MpcConfig/CvSpec/MvSpec that a file can hold has a key."""
+    import dataclasses
+
+    from mpc.config import CvSpec as MpcCv
+    from mpc.config import MpcConfig
+    from mpc.config import MvSpec as MpcMv
+    from rtompc.config import MpcSection
+
+    python_only = {"economic_stage_cost", "economic_terminal_cost", "sample_time_s"}
+    for spec, section, renamed in (
+        (MpcConfig, MpcSection, {"robust": "robust"}),
+        (MpcCv, CvConfig, {}),
+        (MpcMv, MvConfig, {}),
+    ):
+        for f in dataclasses.fields(spec):
+            if f.name in python_only:
+                continue
+            assert renamed.get(f.name, f.name) in section.model_fields, f"{spec.__name__}.{f.name}"
+    text = """[plant]
+name = "van_de_vusse"
+[loop]
+sample_time_s = 20
+[mpc]
+horizon_steps = 10
+transcription = "stagewise"
+robust_horizon = 2
+ipopt_fallback = false
+robust = { beta = [0.9, 1.1] }
+robust_probabilities = { beta = [0.25, 0.75] }
+[[mpc.cvs]]
+name = "t_r"
+hard_upper = "126.85 degC"
+cost_scale = "1 degC"
+linear_cost = 0.1
+"""
+    cfg = load_app(_write(tmp_path, text))
+    mc, _ = build.mpc_config(cfg)
+    assert mc.cvs[0].hard_upper == pytest.approx(400.0) and mc.cvs[0].cost_scale == 1.0
+    assert mc.robust is not None and mc.robust.probabilities == ((0.25, 0.75),)
+    assert mc.robust_horizon == 2 and not mc.ipopt_fallback
