@@ -51,7 +51,9 @@ def _call(fn: Callable[..., Any], label: str, params: dict[str, Any]) -> PlantMo
         )
     model = fn(**params)
     if not isinstance(model, PlantModel):
-        raise ModelError(f"plant {label!r}: builder returned {type(model).__name__}, not PlantModel")
+        raise ModelError(
+            f"plant {label!r}: builder returned {type(model).__name__}, not PlantModel"
+        )
     return model
 
 
@@ -64,11 +66,33 @@ def _load_from_file(spec: str, params: dict[str, Any]) -> PlantModel:
     if mod_spec is None or mod_spec.loader is None:
         raise ModelError(f"plant {spec!r}: cannot import {path}")
     module = importlib.util.module_from_spec(mod_spec)
-    mod_spec.loader.exec_module(module)
+    try:
+        mod_spec.loader.exec_module(module)
+    except Exception as exc:  # noqa: BLE001 - a user's module: report where it failed, no traceback
+        raise ModelError(f"plant {spec!r}: importing {path} failed: {_where(exc, path)}") from exc
     fn = getattr(module, func, None)
     if not callable(fn):
         raise ModelError(f"plant {spec!r}: {path} has no function {func!r}")
-    return _call(fn, spec, params)
+    try:
+        return _call(fn, spec, params)
+    except ModelError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the user's builder raised: name it and the line
+        raise ModelError(f"plant {spec!r}: {func}() failed: {_where(exc, path)}") from exc
+
+
+def _where(exc: BaseException, path: Path) -> str:
+    """``Type: message (line N)`` of an exception raised from the user's file."""
+    line = getattr(exc, "lineno", None) if isinstance(exc, SyntaxError) else None
+    tb = exc.__traceback__
+    while tb is not None:
+        if Path(
+            tb.tb_frame.f_code.co_filename
+        ) == path.resolve() or tb.tb_frame.f_code.co_filename == str(path):
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    msg = exc.msg if isinstance(exc, SyntaxError) else str(exc)
+    return f"{type(exc).__name__}: {msg}" + (f" (line {line})" if line else "")
 
 
 def load(name: str, **params: Any) -> PlantModel:
@@ -81,7 +105,9 @@ def load(name: str, **params: Any) -> PlantModel:
         try:
             ident = importlib.import_module("plant_models.identified")
         except ImportError:
-            raise ModelError(f"plant {name!r}: identified-model files are not supported yet") from None
+            raise ModelError(
+                f"plant {name!r}: identified-model files are not supported yet"
+            ) from None
         return ident.load_model(name, **params)
     if ":" in name and name.split(":")[0].endswith(".py"):
         return _load_from_file(name, params)

@@ -232,3 +232,75 @@ def test_init_from_an_identified_model_and_a_model_module(tmp_path: Path) -> Non
     assert code == 0, err
     assert tomllib.loads(out_file.read_text())["plant"]["name"] == "my_plant.py:build"
     assert _run(["config", "check", str(out_file)])[0] == 0
+
+
+def test_readme_and_guide_link_the_docs_and_name_only_real_commands() -> None:
+    import re
+
+    from rtompc.cli import build_parser
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    guide = (ROOT / "docs" / "commissioning.md").read_text(encoding="utf-8")
+    assert "(docs/configuration.md)" in readme and "(docs/commissioning.md)" in readme
+    assert (
+        "python3 -m venv .venv && .venv/bin/pip install -c constraints.txt -e . && "
+        ".venv/bin/rtompc demo"
+        in readme
+        and "\n./run-tests.sh\n" in readme
+    )
+    for cmd in (
+        "rtompc config check",
+        "rtompc config init",
+        "rtompc config schema",
+        "rtompc certs create",
+    ):
+        assert f"| `{cmd}" in readme, f"README's CLI table lacks {cmd}"
+    assert "## 7. Step tests and identification" in guide  # the step-test chapter goes there
+    for text in (
+        "rtompc certs create",
+        "config check unit.toml --connect",
+        "--mode shadow",
+        "--mode on",
+        "mv_in_service",
+        "| 3 |",
+        "| 5 |",
+        "(configuration.md)",
+    ):
+        assert text in guide, text
+    # every `rtompc <command> [<sub-command>]` the guide shows parses
+    used = set(
+        re.findall(r"(?:^|`)rtompc ((?:config|certs|hil) [a-z-]+|[a-z]+)\b", guide, re.MULTILINE)
+    )
+    assert {"run", "config check", "config init", "certs create"} <= used
+    for words in sorted(used):
+        argv = words.split()
+        parser = build_parser(argv)
+        with pytest.raises(SystemExit) as exc, contextlib.redirect_stdout(io.StringIO()):
+            parser.parse_args([*argv, "--help"])
+        assert exc.value.code == 0, words
+
+
+def test_the_guides_model_module_passes_init_and_check(tmp_path: Path) -> None:
+    import textwrap
+
+    guide = (ROOT / "docs" / "commissioning.md").read_text(encoding="utf-8")
+    code = textwrap.dedent(guide.split("```python\n", 1)[1].split("```", 1)[0])
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "tank.py").write_text(code)
+    cfg = tmp_path / "unit.toml"
+    code_, _, err = _run(["config", "init", f"{tmp_path}/models/tank.py:build", "--out", str(cfg)])
+    assert code_ == 0, err
+    assert tomllib.loads(cfg.read_text())["plant"]["name"] == "models/tank.py:build"
+    code_, out, _ = _run(["config", "check", str(cfg)])
+    assert code_ == 0, out
+
+
+def test_a_broken_model_module_is_a_problem_with_its_line_not_a_traceback(tmp_path: Path) -> None:
+    (tmp_path / "bad_plant.py").write_text("def build():\n    return 1 +\n")
+    (tmp_path / "app.toml").write_text('[plant]\nname = "bad_plant.py:build"\n')
+    code, out, _ = _run(["config", "check", str(tmp_path / "app.toml")])
+    assert code == 2
+    assert "importing" in out and "SyntaxError" in out and "(line 2)" in out, out
+    (tmp_path / "bad_plant.py").write_text("def build():\n    raise ValueError('no data')\n")
+    code, out, _ = _run(["config", "check", str(tmp_path / "app.toml")])
+    assert code == 2 and "build() failed: ValueError: no data (line 2)" in out, out
