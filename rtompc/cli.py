@@ -61,7 +61,16 @@ COMMANDS: tuple[Command, ...] = (
         "rtompc.commands.campaign",
         "run a directory of scenarios in parallel, write reports",
     ),
-    Command("sysid", "rtompc.commands.sysid", "identify a linear model from logged data (CSV)"),
+    Command(
+        "steptest",
+        "rtompc.commands.steptest",
+        "step-test a unit: plan in engineering units, CV back-off, historian run",
+    ),
+    Command(
+        "sysid",
+        "rtompc.commands.sysid",
+        "identify a linear model from a historian run or logged data (CSV)",
+    ),
     Command("bench", "rtompc.commands.bench", "run a benchmark script (median timings and ratios)"),
 )
 """Every sub-command, in the order ``rtompc --help`` lists them."""

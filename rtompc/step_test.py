@@ -20,7 +20,17 @@ advanced one sample per step; on real-time transports the test waits one
 sample time between writes. The result converts to identification data with
 :meth:`StepTestData.prepare` or to CSV with :meth:`StepTestData.to_csv`
 (readable by :func:`plant_models.identification.read_csv`). An optional
-historian (:class:`rtompc.historian.Historian`) gets one row per sample.
+historian (:class:`rtompc.historian.Historian`) gets one row per sample, with
+``extra`` = ``{"step_test": true, "backing_off": ..., "paused": ...,
+"plan_sample": k}`` so that back-off segments can be skipped later.
+
+The test is driven like ``rtompc run`` drives a plant: REMOTE is requested
+without waiting (asked again every sample until granted; the plan does not
+advance meanwhile), the heartbeat counter is written every sample (so the
+plant's watchdog sees a live controller), and each write's result is checked.
+A :class:`StepTestControl` pauses (MVs back to their start values, plan
+position frozen), resumes and stops the test from outside (signal handlers,
+a keyboard); ``on_sample`` receives a :class:`StepTestProgress` every sample.
 """
 
 from __future__ import annotations
@@ -29,7 +39,7 @@ import asyncio
 import csv
 import logging
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -38,10 +48,10 @@ from typing import Any, Protocol
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from interfaces.plantio import PlantIO, WriteStatus
+from interfaces.plantio import PlantIO, PlantMode, WriteResult, WriteStatus
 from plant_models.errors import ConfigError, PlantIOError
 from plant_models.identification.data import IdData, prepare
-from plant_models.samples import ControlMove, Mode, Quality
+from plant_models.samples import ControlMove, Quality
 
 _log = logging.getLogger(__name__)
 
@@ -55,6 +65,56 @@ class StepTestStatus(Enum):
     """``max_samples`` reached (too much back-off) before the plan finished."""
     ABORTED = "aborted"
     """The plant refused writes (LOCAL mode, link lost) ``max_write_failures`` times in a row."""
+    STOPPED = "stopped"
+    """Stopped from outside (:meth:`StepTestControl.stop`, e.g. Ctrl-C)."""
+
+
+class StepTestControl:
+    """Pause, resume and stop a running step test (call from the event loop's thread)."""
+
+    def __init__(self) -> None:
+        self.paused = False
+        """The plan is frozen and the MVs are held at their start values."""
+        self.stop_reason = ""
+        """Why the test was stopped ("" while running)."""
+
+    def pause(self) -> None:
+        """Freeze the plan and return the MVs to their start values from the next sample."""
+        self.paused = True
+
+    def resume(self) -> None:
+        """Continue the plan where it was paused."""
+        self.paused = False
+
+    def stop(self, reason: str = "stopped by the operator") -> None:
+        """End the test after the current sample; the MVs return to their start values."""
+        self.stop_reason = reason or "stopped"
+
+
+@dataclass(frozen=True)
+class StepTestProgress:
+    """Where a running step test is (given to ``on_sample`` after every sample)."""
+
+    sample: int
+    """Samples done."""
+    plan_samples_done: int
+    """Plan position (applied plus skipped samples)."""
+    plan_samples: int
+    """Plan length, samples."""
+    elapsed_s: float
+    """Plant time since the start, s."""
+    remaining_s: float
+    """Plan time left, s (not counting future back-offs)."""
+    back_offs: int
+    """Back-offs so far."""
+    backing_off: bool
+    """Backed off now."""
+    paused: bool
+    """Paused now."""
+    write_status: str
+    """Outcome of this sample's write."""
+    event: str = ""
+    """Back-off / resume / pause event of this sample, if any."""
 
 
 @dataclass(frozen=True)
@@ -72,9 +132,13 @@ class CvLimit:
 
     def __post_init__(self) -> None:
         if not self.lower < self.upper:
-            raise ConfigError(f"step test: CV {self.name!r}: lower {self.lower} >= upper {self.upper}")
+            raise ConfigError(
+                f"step test: CV {self.name!r}: lower {self.lower} >= upper {self.upper}"
+            )
         if not (math.isfinite(self.margin) and self.margin >= 0):
-            raise ConfigError(f"step test: CV {self.name!r}: margin must be >= 0, got {self.margin}")
+            raise ConfigError(
+                f"step test: CV {self.name!r}: margin must be >= 0, got {self.margin}"
+            )
 
 
 @dataclass(frozen=True)
@@ -142,6 +206,8 @@ class StepTestData:
     """Quality of every CV value, per sample."""
     backing_off: NDArray[np.bool_]
     """True where the test was backed off (MVs returned to the start values) (N,)."""
+    paused: NDArray[np.bool_]
+    """True where the test was paused from outside (MVs at the start values) (N,)."""
     status: StepTestStatus
     """How the test ended."""
     plan_samples_done: int
@@ -166,20 +232,39 @@ class StepTestData:
         keep = np.setdiff1d(np.arange(self.n_samples), bad)
         if bad:
             _log.warning("step test data: %d samples with non-GOOD CV quality dropped", len(bad))
-        return prepare(self.t[keep], self.u_held[keep], self.y[keep], u_names=self.mv_names,
-                       y_names=self.cv_names, **kwargs)
+        return prepare(
+            self.t[keep],
+            self.u_held[keep],
+            self.y[keep],
+            u_names=self.mv_names,
+            y_names=self.cv_names,
+            **kwargs,
+        )
 
     def to_csv(self, path: str | Path) -> Path:
         """Write ``t, <mv>..., <cv>..., quality__<cv>..., backing_off`` as CSV; returns the path."""
         out = Path(path)
         with open(out, "w", newline="", encoding="utf-8") as fh:
             w = csv.writer(fh)
-            w.writerow(["t", *self.mv_names, *self.cv_names,
-                        *(f"quality__{n}" for n in self.cv_names), "backing_off"])
+            w.writerow(
+                [
+                    "t",
+                    *self.mv_names,
+                    *self.cv_names,
+                    *(f"quality__{n}" for n in self.cv_names),
+                    "backing_off",
+                ]
+            )
             for k in range(self.n_samples):
-                w.writerow([repr(float(self.t[k])), *(repr(float(v)) for v in self.u_held[k]),
-                            *(repr(float(v)) for v in self.y[k]),
-                            *(q.value for q in self.y_quality[k]), int(self.backing_off[k])])
+                w.writerow(
+                    [
+                        repr(float(self.t[k])),
+                        *(repr(float(v)) for v in self.u_held[k]),
+                        *(repr(float(v)) for v in self.y[k]),
+                        *(q.value for q in self.y_quality[k]),
+                        int(self.backing_off[k]),
+                    ]
+                )
         return out
 
 
@@ -187,9 +272,15 @@ class _Recorder(Protocol):
     def append(self, record: Any) -> None: ...
 
 
-def _guard(settings: StepTestSettings, names: tuple[str, ...], y: NDArray, y_prev: NDArray | None,
-           quality: tuple[Quality, ...], dt: float,
-           bands: Mapping[str, tuple[float, float]]) -> str:
+def _guard(
+    settings: StepTestSettings,
+    names: tuple[str, ...],
+    y: NDArray,
+    y_prev: NDArray | None,
+    quality: tuple[Quality, ...],
+    dt: float,
+    bands: Mapping[str, tuple[float, float]],
+) -> str:
     """Name and reason of the first guarded CV within its (lower, upper) band of a limit."""
     for lim in settings.limits:
         i = names.index(lim.name)
@@ -209,8 +300,9 @@ def _guard(settings: StepTestSettings, names: tuple[str, ...], y: NDArray, y_pre
     return ""
 
 
-def _resume_bands(settings: StepTestSettings, names: tuple[str, ...],
-                  y0: NDArray) -> dict[str, tuple[float, float]]:
+def _resume_bands(
+    settings: StepTestSettings, names: tuple[str, ...], y0: NDArray
+) -> dict[str, tuple[float, float]]:
     """Resume bands: ``factor * margin``, but at most half-way between the guard band and the
     CV's start value (so a CV that settles back at its start value always clears)."""
     out = {}
@@ -233,26 +325,32 @@ async def run_step_test(
     *,
     u_start: Mapping[str, float] | None = None,
     historian: _Recorder | None = None,
+    control: StepTestControl | None = None,
+    on_sample: Callable[[StepTestProgress], None] | None = None,
 ) -> StepTestData:
     """Apply ``plan`` (deviations, shape (N, n_mv), ordered like ``io.mv_names``) and record.
 
     The MVs start from ``u_start`` (default: what the plant holds). The PlantIO
-    must be connected; the plant is asked for REMOTE mode first. Never raises for
-    refused writes: the test aborts with status ABORTED and says why.
+    must be connected. Never raises for refused writes: the test aborts with
+    status ABORTED and says why. Whatever the ending (also an exception or a
+    cancellation), the MVs are written back to their start values.
     """
     mvs = tuple(io.mv_names)
     dev = np.asarray(plan, dtype=float)
     if dev.ndim == 1 and len(mvs) == 1:
         dev = dev.reshape(-1, 1)
     if dev.ndim != 2 or dev.shape[1] != len(mvs) or dev.shape[0] < 1:
-        raise ConfigError(f"step test: plan must have shape (N, {len(mvs)}) for MVs {mvs}, "
-                          f"got {dev.shape}")
+        raise ConfigError(
+            f"step test: plan must have shape (N, {len(mvs)}) for MVs {mvs}, got {dev.shape}"
+        )
     if not np.all(np.isfinite(dev)):
         raise ConfigError("step test: plan has NaN/inf values")
     missing = [n for n in settings.cvs if n not in io.measurement_names]
     if missing:
-        raise ConfigError(f"step test: CVs {missing} are not measured by the plant I/O "
-                          f"(measured: {', '.join(io.measurement_names)})")
+        raise ConfigError(
+            f"step test: CVs {missing} are not measured by the plant I/O "
+            f"(measured: {', '.join(io.measurement_names)})"
+        )
     if not io.connected:
         raise PlantIOError("step test: the plant I/O is not connected (use 'async with io')")
     act = await io.read_actuators()
@@ -268,24 +366,8 @@ async def run_step_test(
         raise PlantIOError(
             f"step test: start values of the MVs are not known ({dict(zip(mvs, u0, strict=True))})"
         )
-    await io.request_mode(remote=True)
-    n_plan = dev.shape[0]
-    max_samples = settings.max_samples or 3 * n_plan
-    dt = io.sample_time_s
-    cv_idx = [io.measurement_names.index(n) for n in settings.cvs]
-    rows: dict[str, list[Any]] = {k: [] for k in ("t", "plan", "written", "held", "y", "q", "off")}
-    events: list[str] = []
-    k_plan = 0
-    backing = False
-    clear_count = 0
-    n_events = 0
-    skipped = 0
-    failures = 0
-    y_prev: NDArray | None = None
-    status = StepTestStatus.COMPLETED
-    message = ""
-    guard = {lim.name: (lim.margin, lim.margin) for lim in settings.limits}
     first = await io.read()
+    cv_idx = [io.measurement_names.index(n) for n in settings.cvs]
     y_first = np.array([first.values[i] for i in cv_idx], dtype=float)
     for lim in settings.limits:
         v = y_first[settings.cvs.index(lim.name)]
@@ -295,89 +377,223 @@ async def run_step_test(
                 f"limits [{lim.lower:.6g}, {lim.upper:.6g}] (margin {lim.margin:.6g}); move the "
                 f"operating point or widen the limits before testing"
             )
-    resume = _resume_bands(settings, settings.cvs, y_first)
-    sample = 0
-    while k_plan < n_plan:
-        if sample >= max_samples:
-            status = StepTestStatus.TIMED_OUT
-            message = (f"stopped after {sample} samples with {k_plan}/{n_plan} plan samples done; "
-                       f"widen the CV limits, lower the amplitudes or raise max_samples")
-            break
-        meas = await io.read()
-        y = np.array([meas.values[i] for i in cv_idx], dtype=float)
-        q = tuple(meas.quality[i] for i in cv_idx)
-        reason = _guard(settings, settings.cvs, y, y_prev, q, dt, guard)
-        if not backing and reason:
-            backing = True
-            n_events += 1
-            clear_count = 0
-            events.append(f"t={meas.time_s:.6g} s: back off ({reason})")
-            _log.info("step test: back off at t=%.1f s: %s", meas.time_s, reason)
-        elif backing:
-            if _guard(settings, settings.cvs, y, y_prev, q, dt, resume):
-                clear_count = 0
-            else:
-                clear_count += 1
-                if clear_count >= settings.resume_samples:
-                    backing = False
-                    if settings.skip_segment_on_resume:
-                        nxt = _next_switch(dev, k_plan)
-                        skipped += nxt - k_plan
-                        k_plan = nxt
-                        if k_plan >= n_plan:
-                            break
-                    events.append(f"t={meas.time_s:.6g} s: resume at plan sample {k_plan}")
-        target = u0.copy() if backing else u0 + dev[k_plan]
-        wr = await io.write(ControlMove(time_s=meas.time_s, u=target, names=mvs))
-        if wr.status in (WriteStatus.VERIFIED, WriteStatus.MISMATCH):
-            failures = 0
-        else:
-            failures += 1
-            if failures >= settings.max_write_failures:
-                status = StepTestStatus.ABORTED
-                message = f"{failures} writes refused in a row ({wr.status.value}: {wr.message})"
+    run = _Run(
+        io,
+        dev,
+        settings,
+        u0,
+        mvs,
+        cv_idx,
+        historian,
+        control or StepTestControl(),
+        on_sample,
+        _resume_bands(settings, settings.cvs, y_first),
+        first.time_s,
+    )
+    try:
+        await run.loop()
+    finally:
+        # return the MVs to their start values, whatever happened
+        try:
+            await io.write(ControlMove(time_s=math.nan, u=u0, names=mvs))
+        except Exception as exc:  # noqa: BLE001 - report, never mask the original error
+            _log.error("step test: MVs could not be returned to their start values: %s", exc)
+    if run.status is not StepTestStatus.COMPLETED:
+        _log.warning("step test %s: %s", run.status.value, run.message)
+    return run.data()
+
+
+class _Run:
+    """State of one step test (the loop of :func:`run_step_test`)."""
+
+    def __init__(
+        self,
+        io: PlantIO,
+        dev: NDArray,
+        settings: StepTestSettings,
+        u0: NDArray,
+        mvs: tuple[str, ...],
+        cv_idx: list[int],
+        historian: _Recorder | None,
+        control: StepTestControl,
+        on_sample: Callable[[StepTestProgress], None] | None,
+        resume: dict[str, tuple[float, float]],
+        t_start: float,
+    ) -> None:
+        self.io, self.dev, self.settings, self.u0, self.mvs = io, dev, settings, u0, mvs
+        self.cv_idx, self.historian, self.control, self.on_sample = (
+            cv_idx,
+            historian,
+            control,
+            on_sample,
+        )
+        self.resume, self.t_start = resume, t_start
+        self.guard = {lim.name: (lim.margin, lim.margin) for lim in settings.limits}
+        self.rows: dict[str, list[Any]] = {
+            k: [] for k in ("t", "plan", "written", "held", "y", "q", "off", "paused")
+        }
+        self.events: list[str] = []
+        self.k_plan = self.sample = self.n_events = self.skipped = self.failures = 0
+        self.backing = False
+        self.clear_count = 0
+        self.y_prev: NDArray | None = None
+        self.remote = False
+        self.status = StepTestStatus.COMPLETED
+        self.message = ""
+
+    async def loop(self) -> None:
+        n_plan = self.dev.shape[0]
+        max_samples = self.settings.max_samples or 3 * n_plan
+        while self.k_plan < n_plan:
+            if self.control.stop_reason:
+                self.status, self.message = StepTestStatus.STOPPED, self.control.stop_reason
                 break
-        for key, val in (("t", meas.time_s), ("plan", u0 + dev[k_plan]), ("written", wr.written),
-                         ("y", y), ("q", q), ("off", backing)):
-            rows[key].append(val)
-        if historian is not None:
-            _append_history(historian, sample, meas, target, mvs, wr.written, wr.status.value,
-                            backing)
-        if not backing and wr.status in (WriteStatus.VERIFIED, WriteStatus.MISMATCH):
-            k_plan += 1
-        y_prev = y
-        sample += 1
+            if self.sample >= max_samples:
+                self.status = StepTestStatus.TIMED_OUT
+                self.message = (
+                    f"stopped after {self.sample} samples with {self.k_plan}/{n_plan} plan "
+                    f"samples done; widen the CV limits, lower the amplitudes or raise max_samples"
+                )
+                break
+            try:
+                if not await self.step():
+                    break
+            except PlantIOError as exc:  # link lost mid-sample: retry, abort when it persists
+                self.failures += 1
+                self.remote = False
+                self.events.append(f"sample {self.sample}: plant I/O failed ({exc})")
+                _log.warning("step test: plant I/O failed (%d in a row): %s", self.failures, exc)
+                if self.failures >= self.settings.max_write_failures:
+                    self.status = StepTestStatus.ABORTED
+                    self.message = f"plant I/O failed {self.failures} times in a row: {exc}"
+                    break
+                await asyncio.sleep(min(1.0, self.io.sample_time_s))
+
+    async def step(self) -> bool:
+        """One sample; False when the test must end (plan done after a skip, or aborted)."""
+        io, settings = self.io, self.settings
+        n_plan = self.dev.shape[0]
+        meas = await io.read()
+        y = np.array([meas.values[i] for i in self.cv_idx], dtype=float)
+        q = tuple(meas.quality[i] for i in self.cv_idx)
+        event = ""
+        reason = _guard(settings, settings.cvs, y, self.y_prev, q, io.sample_time_s, self.guard)
+        if not self.backing and reason:
+            self.backing = True
+            self.n_events += 1
+            self.clear_count = 0
+            event = f"t={meas.time_s:.6g} s: back off ({reason})"
+            _log.info("step test: back off at t=%.1f s: %s", meas.time_s, reason)
+        elif self.backing:
+            if _guard(settings, settings.cvs, y, self.y_prev, q, io.sample_time_s, self.resume):
+                self.clear_count = 0
+            else:
+                self.clear_count += 1
+                if self.clear_count >= settings.resume_samples:
+                    self.backing = False
+                    if settings.skip_segment_on_resume:
+                        nxt = _next_switch(self.dev, self.k_plan)
+                        self.skipped += nxt - self.k_plan
+                        self.k_plan = nxt
+                        if self.k_plan >= n_plan:
+                            return False
+                    event = f"t={meas.time_s:.6g} s: resume at plan sample {self.k_plan}"
+        if event:
+            self.events.append(event)
+        if not self.remote:
+            self.remote = await io.request_mode(remote=True) is PlantMode.REMOTE
+        paused = self.control.paused
+        hold = self.backing or paused or not self.remote
+        target = self.u0.copy() if hold else self.u0 + self.dev[self.k_plan]
+        wr = await io.write(ControlMove(time_s=meas.time_s, u=target, names=self.mvs))
+        accepted = wr.status in (WriteStatus.VERIFIED, WriteStatus.MISMATCH)
+        if accepted:
+            self.failures = 0
+        else:
+            self.remote = False  # ask again next sample (LOCAL, link lost)
+            self.failures += 1
+            if self.failures >= settings.max_write_failures:
+                self.status = StepTestStatus.ABORTED
+                self.message = (
+                    f"{self.failures} writes refused in a row ({wr.status.value}: {wr.message})"
+                )
+                return False
+        await io.heartbeat((self.sample + 1) % 2**32)
+        row = {
+            "t": meas.time_s,
+            "plan": self.u0 + self.dev[self.k_plan],
+            "written": wr.written,
+            "y": y,
+            "q": q,
+            "off": self.backing,
+            "paused": paused,
+        }
+        if self.historian is not None:
+            _append_history(
+                self.historian,
+                self.sample,
+                meas,
+                target,
+                self.mvs,
+                wr,
+                self.backing,
+                paused,
+                self.k_plan,
+            )
+        if not hold and accepted:
+            self.k_plan += 1
+        self.y_prev = y
+        self.sample += 1
         if io.lockstep:
             await io.advance(1)
         else:
-            await asyncio.sleep(dt)
+            await asyncio.sleep(io.sample_time_s)
         # what the plant held over the sample, read at its end (HIL/PLC actuator feedback
         # reports the value applied in the last interval)
         act = await io.read_actuators()
-        rows["held"].append(np.array([act.values[act.names.index(n)] for n in mvs], dtype=float))
-    # return the MVs to their start values
-    await io.write(ControlMove(time_s=float("nan"), u=u0, names=mvs))
-    if status is not StepTestStatus.COMPLETED:
-        _log.warning("step test %s: %s", status.value, message)
-    nu, ny = len(mvs), len(settings.cvs)
-    return StepTestData(
-        t=np.asarray(rows["t"], dtype=float),
-        mv_names=mvs,
-        cv_names=settings.cvs,
-        u_start=u0,
-        u_planned=np.asarray(rows["plan"], dtype=float).reshape(-1, nu),
-        u_written=np.asarray(rows["written"], dtype=float).reshape(-1, nu),
-        u_held=np.asarray(rows["held"], dtype=float).reshape(-1, nu),
-        y=np.asarray(rows["y"], dtype=float).reshape(-1, ny),
-        y_quality=tuple(rows["q"]),
-        backing_off=np.asarray(rows["off"], dtype=bool),
-        status=status,
-        plan_samples_done=k_plan,
-        plan_samples_skipped=skipped,
-        back_off_events=n_events,
-        message=message,
-        events=tuple(events),
-    )
+        row["held"] = np.array([act.values[act.names.index(n)] for n in self.mvs], dtype=float)
+        for key, val in row.items():  # a sample counts once it is complete
+            self.rows[key].append(val)
+        if self.on_sample is not None:
+            self.on_sample(
+                StepTestProgress(
+                    sample=self.sample,
+                    plan_samples_done=self.k_plan,
+                    plan_samples=n_plan,
+                    elapsed_s=meas.time_s + io.sample_time_s - self.t_start,
+                    remaining_s=(n_plan - self.k_plan) * io.sample_time_s,
+                    back_offs=self.n_events,
+                    backing_off=self.backing,
+                    paused=paused,
+                    write_status=wr.status.value,
+                    event=event,
+                )
+            )
+        return True
+
+    def data(self) -> StepTestData:
+        nu, ny = len(self.mvs), len(self.settings.cvs)
+        rows = self.rows
+        n = len(rows["held"])
+        return StepTestData(
+            t=np.asarray(rows["t"][:n], dtype=float),
+            mv_names=self.mvs,
+            cv_names=self.settings.cvs,
+            u_start=self.u0,
+            u_planned=np.asarray(rows["plan"][:n], dtype=float).reshape(-1, nu),
+            u_written=np.asarray(rows["written"][:n], dtype=float).reshape(-1, nu),
+            u_held=np.asarray(rows["held"], dtype=float).reshape(-1, nu),
+            y=np.asarray(rows["y"][:n], dtype=float).reshape(-1, ny),
+            y_quality=tuple(rows["q"][:n]),
+            backing_off=np.asarray(rows["off"][:n], dtype=bool),
+            paused=np.asarray(rows["paused"][:n], dtype=bool),
+            status=self.status,
+            plan_samples_done=self.k_plan,
+            plan_samples_skipped=self.skipped,
+            back_off_events=self.n_events,
+            message=self.message,
+            events=tuple(self.events),
+        )
 
 
 def _next_switch(dev: NDArray, k: int) -> int:
@@ -388,14 +604,38 @@ def _next_switch(dev: NDArray, k: int) -> int:
     return len(dev)
 
 
-def _append_history(historian: _Recorder, sample: int, meas: Any, target: NDArray,
-                    mvs: Sequence[str], written: NDArray, write_status: str, backing: bool) -> None:
-    from rtompc.historian import HistorianRow as CycleRecord
+def _append_history(
+    historian: _Recorder,
+    sample: int,
+    meas: Any,
+    target: NDArray,
+    mvs: Sequence[str],
+    wr: WriteResult,
+    backing: bool,
+    paused: bool,
+    plan_sample: int,
+) -> None:
+    from rtompc.historian import HistorianRow
 
-    historian.append(CycleRecord(
-        cycle=sample, time_s=meas.time_s, mode=Mode.ON, measurement=meas,
-        move=ControlMove(time_s=meas.time_s, u=target, names=tuple(mvs)),
-        written=[float(v) for v in written], write_status=write_status,
-        message="step test: backing off" if backing else "step test",
-        extra={"step_test": True, "backing_off": bool(backing)},
-    ))
+    state = "backing off" if backing else "paused" if paused else "running"
+    historian.append(
+        HistorianRow(
+            cycle=sample,
+            time_s=meas.time_s,
+            mode="steptest",
+            measurement=meas,
+            move=ControlMove(time_s=meas.time_s, u=target, names=tuple(mvs)),
+            requested=[float(v) for v in wr.requested],
+            written=[float(v) for v in wr.written],
+            readback=[float(v) for v in wr.readback],
+            mv_status=[m.value for m in wr.mv_status],
+            write_status=wr.status.value,
+            message=f"step test: {state}",
+            extra={
+                "step_test": True,
+                "backing_off": bool(backing),
+                "paused": bool(paused),
+                "plan_sample": int(plan_sample),
+            },
+        )
+    )

@@ -78,15 +78,21 @@ class IdentifiedModel:
         want = {"A": (nx, nx), "B": (nx, nu), "C": (ny, nx), "D": (ny, nu)}
         for k, shape in want.items():
             if mats[k].shape != shape:
-                raise ModelError(f"identified model: {k} has shape {mats[k].shape}, expected {shape}")
+                raise ModelError(
+                    f"identified model: {k} has shape {mats[k].shape}, expected {shape}"
+                )
             if not np.all(np.isfinite(mats[k])):
                 raise ModelError(f"identified model: {k} has NaN/inf entries")
             object.__setattr__(self, k, mats[k])
         if not (math.isfinite(self.sample_time_s) and self.sample_time_s > 0):
-            raise ModelError(f"identified model: sample_time_s must be > 0, got {self.sample_time_s}")
+            raise ModelError(
+                f"identified model: sample_time_s must be > 0, got {self.sample_time_s}"
+            )
         delays = tuple(int(d) for d in self.delays) or (0,) * nu
         if len(delays) != nu or any(d < 0 for d in delays):
-            raise ModelError(f"identified model: delays must be {nu} integers >= 0, got {self.delays}")
+            raise ModelError(
+                f"identified model: delays must be {nu} integers >= 0, got {self.delays}"
+            )
         object.__setattr__(self, "delays", delays)
         for k, n in (("u0", nu), ("y0", ny)):
             vec = np.asarray(getattr(self, k), dtype=float).reshape(-1)
@@ -122,7 +128,9 @@ class IdentifiedModel:
         """Output deviations (N, ny) for input deviations du (N, nu), from x0 (default 0)."""
         u = np.asarray(du, dtype=float)
         if u.ndim != 2 or u.shape[1] != len(self.u_names):
-            raise ModelError(f"simulate: du must have shape (N, {len(self.u_names)}), got {u.shape}")
+            raise ModelError(
+                f"simulate: du must have shape (N, {len(self.u_names)}), got {u.shape}"
+            )
         ud = delay_inputs(u, self.delays)
         x = np.zeros(self.nx) if x0 is None else np.asarray(x0, dtype=float).reshape(-1)
         out = np.empty((u.shape[0], len(self.y_names)))
@@ -131,8 +139,9 @@ class IdentifiedModel:
             x = self.A @ x + self.B @ ud[k]
         return out
 
-    def simulate_segments(self, du: ArrayLike, dy: ArrayLike,
-                          segments: tuple[int, ...] = ()) -> NDArray[np.float64]:
+    def simulate_segments(
+        self, du: ArrayLike, dy: ArrayLike, segments: tuple[int, ...] = ()
+    ) -> NDArray[np.float64]:
         """Simulated output deviations over independent records (``IdData.segments``): the first
         from rest, every later one from the initial state that fits its measured ``dy`` best
         (least squares; its state after a cut is not known otherwise)."""
@@ -161,18 +170,23 @@ class IdentifiedModel:
         nu, ny = len(self.u_names), len(self.y_names)
         u_units = self.u_units or ("1",) * nu
         y_units = self.y_units or ("1",) * ny
-        x_sigs = [Signal(f"x_{i + 1:02d}", "1", nominal=1.0, description="identified state")
-                  for i in range(self.nx)]
+        x_sigs = [
+            Signal(f"x_{i + 1:02d}", "1", nominal=1.0, description="identified state")
+            for i in range(self.nx)
+        ]
         buf_index: list[list[int]] = []
         for j, d in enumerate(self.delays):
             idx = []
             for lag in range(1, d + 1):
                 idx.append(len(x_sigs))
-                x_sigs.append(Signal(
-                    f"{self.u_names[j]}_lag_{lag:02d}", u_units[j],
-                    nominal=_scale(self.u0[j]),
-                    description=f"deviation of {self.u_names[j]} {lag} samples ago (dead time)",
-                ))
+                x_sigs.append(
+                    Signal(
+                        f"{self.u_names[j]}_lag_{lag:02d}",
+                        u_units[j],
+                        nominal=_scale(self.u0[j]),
+                        description=f"deviation of {self.u_names[j]} {lag} samples ago (dead time)",
+                    )
+                )
             buf_index.append(idx)
         nz = len(x_sigs)
         z = ca.SX.sym("z", nz)
@@ -181,8 +195,11 @@ class IdentifiedModel:
         p_sym = ca.SX.sym("p", 0)
         du = u - self.u0
         # delayed input deviation seen by the dynamics: buffer end, or du itself if no delay
-        eff = ca.vertcat(*[z[idx[-1]] if idx else du[j] for j, idx in enumerate(buf_index)]) \
-            if nu else ca.SX(0, 1)
+        eff = (
+            ca.vertcat(*[z[idx[-1]] if idx else du[j] for j, idx in enumerate(buf_index)])
+            if nu
+            else ca.SX(0, 1)
+        )
         xk = z[: self.nx]
         nxt = [ca.mtimes(ca.DM(self.A), xk) + ca.mtimes(ca.DM(self.B), eff)] if self.nx else []
         for j, idx in enumerate(buf_index):
@@ -195,18 +212,30 @@ class IdentifiedModel:
         return PlantModel(
             name=name,
             x=SignalSet(tuple(x_sigs), kind="x"),
-            u=SignalSet(tuple(Signal(n, un, nominal=_scale(v), description="identified input")
-                              for n, un, v in zip(self.u_names, u_units, self.u0, strict=True)),
-                        kind="u"),
+            u=SignalSet(
+                tuple(
+                    Signal(n, un, nominal=_scale(v), description="identified input")
+                    for n, un, v in zip(self.u_names, u_units, self.u0, strict=True)
+                ),
+                kind="u",
+            ),
             d=SignalSet((), kind="d"),
             p=SignalSet((), kind="p"),
-            y=SignalSet(tuple(Signal(n, un, nominal=_scale(v), description="identified output")
-                              for n, un, v in zip(self.y_names, y_units, self.y0, strict=True)),
-                        kind="y"),
-            f=f, h=h,
+            y=SignalSet(
+                tuple(
+                    Signal(n, un, nominal=_scale(v), description="identified output")
+                    for n, un, v in zip(self.y_names, y_units, self.y0, strict=True)
+                ),
+                kind="y",
+            ),
+            f=f,
+            h=h,
             nominal=OperatingPoint(np.zeros(nz), self.u0, np.zeros(0), np.zeros(0)),
-            time_domain=TimeDomain.DISCRETE, sample_time_s=self.sample_time_s,
-            source=f"identified from data ({self.method})" if self.method else "identified from data",
+            time_domain=TimeDomain.DISCRETE,
+            sample_time_s=self.sample_time_s,
+            source=f"identified from data ({self.method})"
+            if self.method
+            else "identified from data",
             description=f"identified linear model, {self.nx} states, dead times {self.delays} samples",
         )
 
@@ -217,14 +246,22 @@ class IdentifiedModel:
         u_units = self.u_units or ("1",) * nu
         y_units = self.y_units or ("1",) * ny
         return {
-            "format": FORMAT, "version": VERSION, "method": self.method,
+            "format": FORMAT,
+            "version": VERSION,
+            "method": self.method,
             "sample_time_s": self.sample_time_s,
-            "inputs": [{"name": n, "unit": un, "operating_point": float(v), "delay_samples": d}
-                       for n, un, v, d in zip(self.u_names, u_units, self.u0, self.delays,
-                                              strict=True)],
-            "outputs": [{"name": n, "unit": un, "operating_point": float(v)}
-                        for n, un, v in zip(self.y_names, y_units, self.y0, strict=True)],
-            "A": self.A.tolist(), "B": self.B.tolist(), "C": self.C.tolist(), "D": self.D.tolist(),
+            "inputs": [
+                {"name": n, "unit": un, "operating_point": float(v), "delay_samples": d}
+                for n, un, v, d in zip(self.u_names, u_units, self.u0, self.delays, strict=True)
+            ],
+            "outputs": [
+                {"name": n, "unit": un, "operating_point": float(v)}
+                for n, un, v in zip(self.y_names, y_units, self.y0, strict=True)
+            ],
+            "A": self.A.tolist(),
+            "B": self.B.tolist(),
+            "C": self.C.tolist(),
+            "D": self.D.tolist(),
             "info": self.info,
         }
 

@@ -24,10 +24,15 @@ def _figure(rows: int, cols: int, size: tuple[float, float]):  # noqa: ANN202 - 
     return fig, axes
 
 
-def plot_fit(model: IdentifiedModel, data: IdData, score_from: int, report: ValidationReport,
-             path: str | Path) -> Path:
+def plot_fit(
+    model: IdentifiedModel,
+    data: IdData,
+    score_from: int,
+    report: ValidationReport,
+    path: str | Path,
+) -> Path:
     """Measured vs simulated outputs; the held-back part (from ``score_from``) is shaded."""
-    y_sim = model.simulate(data.u)
+    y_sim = model.simulate_segments(data.u, data.y, data.segments)
     ny = len(model.y_names)
     fig, axes = _figure(ny, 1, (9.0, 2.6 * ny))
     for i, name in enumerate(model.y_names):
@@ -52,8 +57,13 @@ def plot_step_bands(bands: StepResponseBands, path: str | Path) -> Path:
     for i in range(ny):
         for j in range(nu):
             ax = axes[i, j]
-            ax.fill_between(bands.t, bands.lower[:, i, j], bands.upper[:, i, j], alpha=0.3,
-                            label=f"{100 * bands.level:.0f} % band")
+            ax.fill_between(
+                bands.t,
+                bands.lower[:, i, j],
+                bands.upper[:, i, j],
+                alpha=0.3,
+                label=f"{100 * bands.level:.0f} % band",
+            )
             ax.plot(bands.t, bands.response[:, i, j], lw=1.2, label="model")
             ax.set_title(f"{bands.y_names[i]} / {bands.u_names[j]}", fontsize=9)
             ax.axhline(0.0, color="0.6", lw=0.5)
@@ -77,8 +87,11 @@ def plot_residuals(report: ValidationReport, n_samples: int, path: str | Path) -
         ax.bar(lags, test.autocorrelation, width=0.6)
         ax.axhline(band, color="r", lw=0.8, ls="--")
         ax.axhline(-band, color="r", lw=0.8, ls="--")
-        ax.set_title(f"{test.output}: residual autocorrelation (white: {test.white}, "
-                     f"Ljung-Box p = {test.ljung_box_p:.2g})", fontsize=9)
+        ax.set_title(
+            f"{test.output}: residual autocorrelation (white: {test.white}, "
+            f"Ljung-Box p = {test.ljung_box_p:.2g})",
+            fontsize=9,
+        )
     axes[-1, 0].set_xlabel("lag [samples]")
     out = Path(path)
     fig.savefig(out, dpi=110)

@@ -122,9 +122,13 @@ def _bd_x0(
     y: NDArray,
     feedthrough: bool,
     bounds: list[tuple[int, int]] | None = None,
+    constraints: NDArray | None = None,
 ) -> tuple[NDArray, NDArray, list[NDArray]]:
     """Least squares for B, D and one x0 per record given A, C:
-    y[k] = C A^k x0 + sum C A^(k-1-t) B u[t] + D u[k]."""
+    y[k] = C A^k x0 + sum C A^(k-1-t) B u[t] + D u[k].
+
+    ``constraints`` (G, shape (k, n*m)) adds ``G vec(B) = 0`` with vec(B) the columns of B
+    one after the other (gain ratios and fixed gains are linear in B for given A, C)."""
     n = a.shape[0]
     n_samp, m = u.shape
     ell = y.shape[1]
@@ -155,7 +159,15 @@ def _bd_x0(
         rows.append(np.hstack(cols))
     phi = np.vstack(rows)
     rhs = np.concatenate([y[lo:hi].reshape(-1) for lo, hi in bounds])
-    theta = np.linalg.lstsq(phi, rhs, rcond=None)[0]
+    if constraints is not None and constraints.size:
+        g = np.zeros((constraints.shape[0], phi.shape[1]))
+        g[:, n_rec * n : n_rec * n + n * m] = constraints
+        _, sv, vt = np.linalg.svd(g)
+        rank = int(np.sum(sv > 1e-12 * max(sv[0], 1e-300)))
+        null = vt[rank:].T  # theta = null @ z satisfies g theta = 0
+        theta = null @ np.linalg.lstsq(phi @ null, rhs, rcond=None)[0]
+    else:
+        theta = np.linalg.lstsq(phi, rhs, rcond=None)[0]
     x0s = [theta[r * n : (r + 1) * n] for r in range(n_rec)]
     off = n_rec * n
     bmat = theta[off : off + n * m].reshape(m, n).T

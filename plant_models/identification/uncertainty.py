@@ -71,14 +71,20 @@ def step_response(model: IdentifiedModel, n_steps: int) -> NDArray[np.float64]:
     return out
 
 
-def _bands(model: IdentifiedModel, draws: list[NDArray], n_steps: int, level: float,
-           method: str) -> StepResponseBands:
+def _bands(
+    model: IdentifiedModel, draws: list[NDArray], n_steps: int, level: float, method: str
+) -> StepResponseBands:
     stack = np.stack(draws)
     a = 100.0 * (1.0 - level) / 2.0
     return StepResponseBands(
-        t=model.sample_time_s * np.arange(n_steps, dtype=np.float64), response=step_response(model, n_steps),
-        lower=np.percentile(stack, a, axis=0), upper=np.percentile(stack, 100.0 - a, axis=0),
-        u_names=model.u_names, y_names=model.y_names, level=level, method=method,
+        t=model.sample_time_s * np.arange(n_steps, dtype=np.float64),
+        response=step_response(model, n_steps),
+        lower=np.percentile(stack, a, axis=0),
+        upper=np.percentile(stack, 100.0 - a, axis=0),
+        u_names=model.u_names,
+        y_names=model.y_names,
+        level=level,
+        method=method,
         samples=len(draws),
     )
 
@@ -90,8 +96,15 @@ def _check(level: float, n: int, what: str) -> None:
         raise ModelError(f"step bands: {what} must be >= 10 for percentiles, got {n}")
 
 
-def arx_step_bands(fit: ArxFit, data: IdData, n_steps: int, *, level: float = 0.95,
-                   n_draws: int = 300, seed: int = 0) -> StepResponseBands:
+def arx_step_bands(
+    fit: ArxFit,
+    data: IdData,
+    n_steps: int,
+    *,
+    level: float = 0.95,
+    n_draws: int = 300,
+    seed: int = 0,
+) -> StepResponseBands:
     """Bands from the ARX parameter covariance; ``data`` = the estimation data of ``fit``."""
     _check(level, n_draws, "n_draws")
     ny, nu = len(data.y_names), len(data.u_names)
@@ -99,8 +112,9 @@ def arx_step_bands(fit: ArxFit, data: IdData, n_steps: int, *, level: float = 0.
         raise ModelError("arx_step_bands: data signals differ from the fit's")
     ud = delay_inputs(data.u, fit.delays)
     phi, target = _regressors(ud, data.y, fit.na, fit.nb)
-    theta = np.vstack([fit.a[lag].T for lag in range(fit.na)]
-                      + [fit.b[lag].T for lag in range(fit.nb)])
+    theta = np.vstack(
+        [fit.a[lag].T for lag in range(fit.na)] + [fit.b[lag].T for lag in range(fit.nb)]
+    )
     e = target - phi @ theta
     dof = max(1, phi.shape[0] - phi.shape[1])
     sigma = e.T @ e / dof
@@ -108,15 +122,17 @@ def arx_step_bands(fit: ArxFit, data: IdData, n_steps: int, *, level: float = 0.
         l_p = np.linalg.cholesky(np.linalg.inv(phi.T @ phi))
         l_s = np.linalg.cholesky(sigma)
     except np.linalg.LinAlgError:
-        raise ModelError("arx_step_bands: singular regressor or residual covariance; "
-                         "the data do not excite the model (more input variation needed)") from None
+        raise ModelError(
+            "arx_step_bands: singular regressor or residual covariance; "
+            "the data do not excite the model (more input variation needed)"
+        ) from None
     rng = np.random.default_rng(seed)
     draws = []
     for _ in range(n_draws):
         th = theta + l_p @ rng.standard_normal(theta.shape) @ l_s.T
-        a = np.stack([th[lag * ny:(lag + 1) * ny].T for lag in range(fit.na)])
+        a = np.stack([th[lag * ny : (lag + 1) * ny].T for lag in range(fit.na)])
         off = fit.na * ny
-        b = np.stack([th[off + lag * nu: off + (lag + 1) * nu].T for lag in range(fit.nb)])
+        b = np.stack([th[off + lag * nu : off + (lag + 1) * nu].T for lag in range(fit.nb)])
         draws.append(step_response(_to_state_space(a, b, data, fit.delays), n_steps))
     return _bands(fit.model, draws, n_steps, level, f"ARX parameter covariance ({n_draws} draws)")
 
@@ -156,6 +172,11 @@ def bootstrap_step_bands(
             failures += 1
     if len(draws) < 10:
         raise ModelError(f"bootstrap: only {len(draws)} of {n_boot} re-identifications succeeded")
-    return _bands(model, draws, n_steps, level,
-                  f"moving-block residual bootstrap ({len(draws)} refits, block {blk})"
-                  + (f", {failures} failed" if failures else ""))
+    return _bands(
+        model,
+        draws,
+        n_steps,
+        level,
+        f"moving-block residual bootstrap ({len(draws)} refits, block {blk})"
+        + (f", {failures} failed" if failures else ""),
+    )

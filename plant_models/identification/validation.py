@@ -77,8 +77,9 @@ def _xcorr(a: NDArray, b: NDArray, max_lag: int) -> NDArray:
     return np.array([np.sum(a[k:] * b[: a.size - k]) / den for k in range(1, max_lag + 1)])
 
 
-def residual_test(output: str, e: NDArray[np.float64], u: NDArray[np.float64],
-                  max_lag: int = 25) -> ResidualTest:
+def residual_test(
+    output: str, e: NDArray[np.float64], u: NDArray[np.float64], max_lag: int = 25
+) -> ResidualTest:
     """Whiteness and input-independence tests of one residual sequence."""
     n = e.size
     if n <= 2 * max_lag:
@@ -107,8 +108,9 @@ def relative_gain_array(gain: NDArray[np.float64]) -> NDArray[np.float64]:
     return k * np.linalg.inv(k).T
 
 
-def validate(model: IdentifiedModel, data: IdData, *, score_from: int = 0,
-             max_lag: int = 25) -> ValidationReport:
+def validate(
+    model: IdentifiedModel, data: IdData, *, score_from: int = 0, max_lag: int = 25
+) -> ValidationReport:
     """Simulate ``model`` on ``data`` from rest and score the samples from ``score_from`` on.
 
     ``data`` must be in the model's deviation variables (same operating point).
@@ -128,15 +130,19 @@ def validate(model: IdentifiedModel, data: IdData, *, score_from: int = 0,
             f"{model.u_names} -> {model.y_names}"
         )
     if not np.allclose(data.u0, model.u0) or not np.allclose(data.y0, model.y0):
-        raise ModelError("validate: data and model have different operating points (u0, y0); "
-                         "prepare the validation data with "
-                         "prepare(..., operating_point=(model.u0, model.y0))")
+        raise ModelError(
+            "validate: data and model have different operating points (u0, y0); "
+            "prepare the validation data with "
+            "prepare(..., operating_point=(model.u0, model.y0))"
+        )
     y_sim = model.simulate_segments(data.u, data.y, data.segments)[score_from:]
     y_meas = data.y[score_from:]
     fits = fit_percent(y_meas, y_sim)
     e = y_meas - y_sim
-    tests = tuple(residual_test(name, e[:, i], data.u[score_from:], max_lag)
-                  for i, name in enumerate(model.y_names))
+    tests = tuple(
+        residual_test(name, e[:, i], data.u[score_from:], max_lag)
+        for i, name in enumerate(model.y_names)
+    )
     k = model.gain()
     cond = float(np.linalg.cond(k))
     rga = relative_gain_array(k) if k.shape[0] == k.shape[1] and cond < 1e12 else None
