@@ -424,11 +424,24 @@ def historian(
     """The configured historian (None when not configured)."""
     if cfg.historian is None:
         return None
-    from rtompc.historian import Historian, HistorianLayout
+    from rtompc.historian import Historian, HistorianLayout, RetentionSettings
 
-    path: Path = cfg.historian.path
+    h = cfg.historian
+    path: Path = h.path
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        return Historian(path, HistorianLayout.for_model(model, measured))
+        retention = RetentionSettings(
+            max_age_s=h.retention_max_age_s,
+            max_size_bytes=h.retention_max_size_bytes,
+            downsample_after_s=h.retention_downsample_after_s,
+            downsample_keep_every=h.retention_downsample_keep_every,
+            check_every_s=h.retention_check_every_s,
+        )
+        return Historian(
+            path,
+            HistorianLayout.for_model(model, measured),
+            durability=h.durability,
+            retention=retention,
+        )
     except ConfigError as exc:
         raise fail(cfg, ("historian", "path"), str(exc)) from None

@@ -50,6 +50,7 @@ from rtompc.config.fields import (
 )
 from rtompc.config.paths import FilePath, resolve_model_name
 from rtompc.config.transport import TransportConfig
+from rtompc.historian.store import Durability
 
 Name = Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z_][A-Za-z0-9_.]*$")]
 """A signal or parameter name."""
@@ -558,7 +559,20 @@ class HistorianSection(Section):
     """``[historian]``: the SQLite historian."""
 
     path: FilePath
-    """SQLite file (relative to this config file); created with its directory."""
+    """SQLite file (relative to this config file); created with its directory. Many runs
+    share one file (a runs table)."""
+    durability: Durability = Durability.NORMAL
+    """``NORMAL`` (survives a process kill) or ``FULL`` (fsync per cycle: survives power loss)."""
+    retention_max_age_s: PositiveSeconds | None = None
+    """Delete cycles older than this (wall clock; ``"30 d"`` works); default: keep all."""
+    retention_max_size_bytes: int | None = Field(default=None, gt=0)
+    """Keep the stored cycles under this many bytes, oldest deleted first."""
+    retention_downsample_after_s: PositiveSeconds | None = None
+    """Downsample cycles older than this."""
+    retention_downsample_keep_every: int = Field(default=10, ge=2)
+    """When downsampling, keep every n-th cycle."""
+    retention_check_every_s: PositiveSeconds = 60.0
+    """How often the retention rules are applied."""
 
 
 class SupervisionSection(Section):

@@ -19,6 +19,7 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 from plant_models.samples import Mode
 from rtompc.config.fields import (
     PositiveSeconds,
+    Seconds,
     Section,
     SignalDifference,
     convert_signal,
@@ -89,7 +90,7 @@ def _event_units(data: Any, info: ValidationInfo) -> Any:
 class EventConfig(Section):
     """``[[event]]``: one timed change (setpoint, price, disturbance, parameter, fault, mode)."""
 
-    t_s: float = Field(ge=0)
+    t_s: Annotated[Seconds, Field(ge=0)]
     """Plant time of the event, seconds from the start."""
     kind: EventKind
     """``setpoint``, ``price``, ``disturbance_step``, ``disturbance_ramp``, ``parameter_drift``,
@@ -98,7 +99,7 @@ class EventConfig(Section):
     """Signal the event acts on (none for link and mode events)."""
     value: float = math.nan
     """New value / ramp end value (signal unit, or with a unit); a price for ``price``."""
-    duration_s: float = Field(default=0.0, ge=0)
+    duration_s: Annotated[Seconds, Field(ge=0)] = 0.0
     """Ramp length or fault duration (0: a step, or a fault until the end)."""
     fault: str = ""
     """Fault type: bias, drift, freeze, value, bad, uncertain (sensor); stuck (actuator);
@@ -117,7 +118,7 @@ class EventConfig(Section):
 class FaultConfig(Section):
     """``[[fault]]``: a sensor, actuator or link fault (the kind follows from ``fault``)."""
 
-    t_s: float = Field(ge=0)
+    t_s: Annotated[Seconds, Field(ge=0)]
     """Onset, plant seconds from the start."""
     fault: str
     """bias, drift, freeze, value, bad, uncertain (sensor); stuck (actuator); link_loss."""
@@ -125,7 +126,7 @@ class FaultConfig(Section):
     """Measured signal or MV (none for link_loss)."""
     magnitude: float = 0.0
     """Bias, drift rate per second or reported value."""
-    duration_s: float = Field(default=0.0, ge=0)
+    duration_s: Annotated[Seconds, Field(ge=0)] = 0.0
     """How long (0: until the end)."""
 
     @model_validator(mode="before")

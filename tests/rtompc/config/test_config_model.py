@@ -221,3 +221,80 @@ linear_cost = 0.1
     assert mc.cvs[0].hard_upper == pytest.approx(400.0) and mc.cvs[0].cost_scale == 1.0
     assert mc.robust is not None and mc.robust.probabilities == ((0.25, 0.75),)
     assert mc.robust_horizon == 2 and not mc.ipopt_fallback
+
+
+def test_historian_keys_reach_the_historian(tmp_path: Path) -> None:
+    from rtompc.historian.store import Durability
+
+    cfg = load_app(
+        _write(
+            tmp_path,
+            """[plant]
+name = "van_de_vusse"
+[loop]
+sample_time_s = 10
+[historian]
+path = "h.sqlite"
+durability = "FULL"
+retention_max_age_s = "30 d"
+retention_downsample_after_s = "1 d"
+retention_downsample_keep_every = 6
+""",
+        )
+    )
+    model = build.models(cfg).plant
+    hist = build.historian(cfg, model)
+    assert hist is not None
+    try:
+        assert hist.durability is Durability.FULL
+        assert hist.retention.max_age_s == 30 * 86400.0
+        assert hist.retention.downsample_after_s == 86400.0
+        assert hist.retention.downsample_keep_every == 6
+    finally:
+        hist.close()
+
+
+def test_faults_table_becomes_events(tmp_path: Path) -> None:
+    from rtompc.config.build_scenario import scenario_spec
+    from rtompc.scenarios.spec import EventKind
+
+    text = """[scenario]
+duration_s = 400
+[plant]
+name = "van_de_vusse"
+[mpc]
+horizon_steps = 10
+sample_time_s = 20
+[[mpc.cvs]]
+name = "c_b"
+weight = 1.0
+target = "1.09 mol/l"
+[estimator]
+measured = ["c_b", "t_r"]
+[[event]]
+t_s = 200
+kind = "setpoint"
+signal = "c_b"
+value = "1.0 mol/l"
+[[fault]]
+t_s = 100
+fault = "bias"
+signal = "t_r"
+magnitude = "2 degC"
+[[fault]]
+t_s = 300
+fault = "link_loss"
+duration_s = "1 min"
+"""
+    p = tmp_path / "s.toml"
+    p.write_text(text)
+    spec = scenario_spec(load_scenario(p))
+    kinds = [(e.t_s, e.kind, e.signal) for e in spec.events]
+    assert kinds == [
+        (100.0, EventKind.SENSOR_FAULT, "t_r"),
+        (200.0, EventKind.SETPOINT, "c_b"),
+        (300.0, EventKind.COMM_FAULT, ""),
+    ]
+    assert spec.events[0].magnitude == pytest.approx(2.0)  # a bias is a difference: 2 K
+    assert spec.events[1].value == pytest.approx(1000.0)
+    assert spec.events[2].duration_s == 60.0
