@@ -83,6 +83,15 @@ def _check(args: argparse.Namespace) -> int:
     return EXIT_OK if report.ok else EXIT_PROBLEMS
 
 
+def _pair(text: str) -> tuple[str, str]:
+    sig, sep, name = text.partition("=")
+    if not sep or not sig or not name:
+        from plant_models.errors import ConfigError
+
+        raise ConfigError(f"--map {text}: expected SIGNAL=VARIABLE, e.g. pump=DB2.P100_SP")
+    return sig.strip(), name.strip()
+
+
 def _init(args: argparse.Namespace) -> int:
     from rtompc.config.starter import StarterRequest, write_starter
 
@@ -101,6 +110,7 @@ def _init(args: argparse.Namespace) -> int:
         user=args.user,
         password_env=args.password_env,
         sample_time_s=args.sample_time,
+        mapping=tuple(_pair(m) for m in args.map or ()),
     )
     path, todo = write_starter(req)
     print(
@@ -163,6 +173,14 @@ def register(sub: Any) -> None:
     i.add_argument("--from-model", metavar="FILE", help="identified model file (.json)")
     i.add_argument("--out", default="rtompc.toml", help="file to write (default rtompc.toml)")
     i.add_argument("--force", action="store_true", help="replace an existing file")
+    i.add_argument(
+        "--map",
+        action="append",
+        metavar="SIGNAL=VARIABLE",
+        help="with --from-server: the variable (browse name, path or node id) of a "
+        "signal whose name differs, e.g. pump=DB2.P100_SP (repeat; an MV may name "
+        "its setpoint and its read-back)",
+    )
     i.add_argument("--hil-plant", help="object name of the plant on a HIL server")
     i.add_argument("--sample-time", type=float, help="control period in seconds")
     i.add_argument(

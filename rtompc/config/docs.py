@@ -44,6 +44,9 @@ keys allowed there and a "did you mean"); every problem of a file is listed at o
   value, squared and multiplied by the weight, per stage of the horizon (see `[[mpc.cvs]]`).
 - **Paths** (certificates, historian, model files) are relative to the config file.
 - **Secrets** never sit in the file: `password_env` names an environment variable.
+- **Older files** keep loading: the old `[transport.security]` table (`mode = "SignAndEncrypt"`,
+  `trusted_server_certificates`) and `transport.username` are read as the keys below, with one
+  deprecation warning per changed key saying what to write instead.
 - **Check a file** with `rtompc config check FILE` (offline) and
   `rtompc config check FILE --connect` (also resolves every tag on the server);
   `rtompc config init` writes an annotated starter file.

@@ -66,6 +66,8 @@ class StarterRequest:
     """Environment variable with the password."""
     sample_time_s: float | None = None
     """Control period (default: from the model's time constants)."""
+    mapping: tuple[tuple[str, str], ...] = ()
+    """``(signal, variable)`` pairs for ``from_server`` when the names differ."""
 
 
 def write_starter(req: StarterRequest) -> tuple[Path, list[str]]:
@@ -108,7 +110,12 @@ def starter_text(req: StarterRequest) -> tuple[str, list[str]]:
                 "name or path/to/module.py:function)"
             )
         model = load(name)
-        proposal = propose(space, model, req.hil_plant or _hil_object(space, model.name))
+        proposal = propose(
+            space,
+            model,
+            req.hil_plant or _hil_object(space, model.name),
+            mapping=_mapping(req.mapping, model),
+        )
     elif req.from_model:
         name = _rel(req.from_model, base)
         model = load(str(Path(req.from_model).resolve()))
@@ -121,6 +128,19 @@ def starter_text(req: StarterRequest) -> tuple[str, list[str]]:
             "--from-server URL or --from-model FILE"
         )
     return _Writer(req, name, model, proposal).text(), list(proposal.missing if proposal else ())
+
+
+def _mapping(pairs: tuple[tuple[str, str], ...], model: PlantModel) -> dict[str, list[str]]:
+    known = (*model.u.names, *model.y.names, *model.d.names)
+    out: dict[str, list[str]] = {}
+    for sig, name in pairs:
+        if sig not in known:
+            raise ConfigError(
+                f"--map {sig}={name}: {sig!r} is not a signal of {model.name!r}; "
+                f"known: {', '.join(known)}"
+            )
+        out.setdefault(sig, []).append(name)
+    return out
 
 
 def _rel(path: str, base: Path) -> str:

@@ -1,8 +1,9 @@
 """A tag map proposed from a browsed OPC UA address space (``rtompc config init --from-server``).
 
-Each model signal is matched to a variable by its browse name (case, ``_``,
-``-``, ``.`` and spaces ignored: ``T_R``, ``t-r`` and ``TR`` all match the
-signal ``t_r``). Setpoints must be writable for the session's user; read-backs
+Each model signal is matched to a variable by its browse name or the last
+``.`` part of it (case, ``_``, ``-``, ``.`` and spaces ignored: ``T_R``,
+``t-r``, ``DB1.TR`` all match the signal ``t_r``), or by an explicit
+``--map SIGNAL=NAME``. Setpoints must be writable for the session's user; read-backs
 of the MVs (actuators) and measurements are the read-only ones; a folder name
 (``Setpoints``, ``SP``, ``Actuators``, ``PV``, ``Measurements``) breaks ties.
 Status nodes (heartbeat, mode, mode_request, sim_time, watchdog_tripped,
@@ -19,6 +20,7 @@ from dataclasses import dataclass, field
 
 from interfaces.browse import AddressSpace, BrowsedVariable
 from interfaces.tagmap import NodeRef, StatusTags, Tag, TagGroup
+from interfaces.units import unit_from_unece_id
 from plant_models.errors import ConfigError
 from plant_models.model import PlantModel
 from plant_models.signals import Signal
@@ -28,9 +30,9 @@ STATUS_NAMES = {
     "heartbeat": ("heartbeat", "hb", "lifebit", "watchdog_counter"),
     "mode": ("mode", "remote", "mode_remote"),
     "mode_request": ("mode_request", "remote_request", "mode_req"),
-    "sim_time": ("sim_time_s", "sim_time", "plant_time_s"),
+    "sim_time": ("sim_time_s", "sim_time", "plant_time_s", "t_plant"),
     "watchdog_tripped": ("watchdog_tripped", "wd_tripped"),
-    "status_text": ("status_text", "status_message"),
+    "status_text": ("status_text", "status_message", "status"),
     "clock_lockstep": ("lockstep",),
     "clock_step_s": ("step_size_s",),
     "clock_speed": ("speed_factor",),
@@ -44,6 +46,11 @@ _MEASUREMENT_FOLDERS = ("measurements", "measurement", "inputs", "pv")
 def norm(name: str) -> str:
     """A name for matching: lower case without ``_ - . `` and spaces."""
     return re.sub(r"[\s_.\-]", "", name).lower()
+
+
+def _keys(var: BrowsedVariable) -> set[str]:
+    """Names a variable answers to: its browse name and its last ``.`` part (``DB4.MODE``)."""
+    return {norm(var.name), norm(var.name.rsplit(".", 1)[-1])}
 
 
 @dataclass(frozen=True)
@@ -83,21 +90,34 @@ class Proposal:
     """Variables that matched nothing (listed as comments for the engineer)."""
 
 
-def propose(space: AddressSpace, model: PlantModel, plant_object: str | None = None) -> Proposal:
-    """Match ``model``'s signals to the variables of ``space`` (see module docstring)."""
+def propose(
+    space: AddressSpace,
+    model: PlantModel,
+    plant_object: str | None = None,
+    mapping: dict[str, list[str]] | None = None,
+) -> Proposal:
+    """Match ``model``'s signals to the variables of ``space`` (see module docstring).
+
+    ``mapping`` names variables for signals whose names differ (``{"pump": ["DB2.P100_SP",
+    "DB3.P100_PV"]}``: browse name, browse path or node id); an MV may name its writable
+    setpoint and its read-only read-back.
+    """
     variables = [v for v in space.variables if plant_object is None or v.path[0] == plant_object]
     out = Proposal()
     used: set[int] = set()
     by_name: dict[str, list[int]] = {}
     for i, v in enumerate(variables):
-        by_name.setdefault(norm(v.name), []).append(i)
+        for key in _keys(v):
+            by_name.setdefault(key, []).append(i)
+    for sig_name, targets in (mapping or {}).items():  # --map SIGNAL=NAME wins
+        wanted = {norm(t) for t in targets}
+        for i, v in enumerate(variables):
+            if wanted & {norm(v.name), norm(".".join(v.path)), norm(v.node.identifier)}:
+                by_name.setdefault(f"={sig_name}", []).append(i)
 
     def pick(sig: Signal, writable: bool, folders: Sequence[str]) -> int | None:
-        cands = [
-            i
-            for i in by_name.get(norm(sig.name), ())
-            if i not in used and variables[i].writable == writable
-        ]
+        named = by_name.get(f"={sig.name}") or by_name.get(norm(sig.name), [])
+        cands = [i for i in named if i not in used and variables[i].writable == writable]
         if not cands:
             return None
         cands.sort(key=lambda i: not any(norm(p) in folders for p in variables[i].path[:-1]))
@@ -123,7 +143,7 @@ def propose(space: AddressSpace, model: PlantModel, plant_object: str | None = N
     values: dict[str, object] = {}
     for key, names in STATUS_NAMES.items():
         for i, v in enumerate(variables):
-            if i not in used and norm(v.name) in {norm(n) for n in names}:
+            if i not in used and _keys(v) & {norm(n) for n in names}:
                 used.add(i)
                 values[key] = v.value
                 if key in known:
@@ -158,12 +178,16 @@ def propose(space: AddressSpace, model: PlantModel, plant_object: str | None = N
 def _tag(sig: Signal, var: BrowsedVariable, group: TagGroup) -> ProposedTag:
     notes = []
     unit: str | None = None
-    if var.unit:
+    by_code = unit_from_unece_id(var.unece_code) if var.unece_code else None
+    for candidate in dict.fromkeys(u for u in (var.unit, by_code) if u):
         try:
-            Tag(sig.name, var.node, group, var.unit, sig.unit)
-            unit = var.unit
+            Tag(sig.name, var.node, group, candidate, sig.unit)
         except ConfigError:
-            notes.append(f"server unit {var.unit!r} is not a unit of {sig.unit}: set `unit`")
+            continue
+        unit = candidate
+        break
+    if var.unit and unit is None:
+        notes.append(f"server unit {var.unit!r} is not a unit of {sig.unit}: set `unit`")
     if var.data_type not in ("Double", "Float"):
         notes.append(
             f"{var.data_type} node"

@@ -2,7 +2,8 @@
 
 Old files keep loading: :func:`upgrade` rewrites a parsed table in memory and
 returns one note per change, which the loader logs as a deprecation warning
-(``rtompc config upgrade`` writes the result back to the file). Changes:
+naming the old and the new key (edit the file as the notes say; there is no
+``rtompc config upgrade``: old files load as they are). Changes:
 
 - ``[transport.security]`` table (``mode = "SignAndEncrypt"``, ``policy``,
   ``trusted_server_certificates = "dir"``, ``certificate``, ``private_key``,
