@@ -67,6 +67,11 @@ COMMANDS: tuple[Command, ...] = (
         "step-test a unit: plan in engineering units, CV back-off, historian run",
     ),
     Command(
+        "calibrate",
+        "rtompc.commands.calibrate",
+        "fit first-principles model parameters to a historian run, write them into the config",
+    ),
+    Command(
         "sysid",
         "rtompc.commands.sysid",
         "identify a linear model from a historian run or logged data (CSV)",
