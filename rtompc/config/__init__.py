@@ -12,18 +12,16 @@ from rtompc.config.errors import ConfigProblems, Problem
 from rtompc.config.load import load_app, load_scenario, read_toml, validate
 from rtompc.config.model import (
     AppConfig,
-    CvConfig,
     EconomicsSection,
     EstimatorSection,
     HistorianSection,
     LoopConfig,
     ModelRef,
-    MpcSection,
-    MvConfig,
     PlantConfig,
     RtoSection,
     SupervisionSection,
 )
+from rtompc.config.mpc_section import CvConfig, MpcSection, MvConfig
 from rtompc.config.scenario import ScenarioConfig
 from rtompc.config.transport import Security, TagsConfig, TransportConfig, TransportKind
 from rtompc.config.upgrade import upgrade

@@ -46,6 +46,10 @@ _NUMBER_OR_QUANTITY = {
 }
 
 
+Name = Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z_][A-Za-z0-9_.]*$")]
+"""A signal or parameter name."""
+
+
 class Section(BaseModel):
     """Base of every config table: unknown keys are errors, values are frozen, every field
     documented (the attribute docstring is the description in the JSON Schema)."""

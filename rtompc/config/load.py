@@ -216,6 +216,15 @@ def _expected(cls: type[BaseModel] | None, key: str | int) -> str:
     return desc.split(". ")[0].strip().rstrip(".")
 
 
+_REMOVED = {
+    "password": "secrets never sit in a config file: put the password in an environment "
+    "variable and name it in password_env",
+    "private_key_password": "put the key's password in an environment variable and name it in "
+    "private_key_password_env",
+}
+"""Keys that were dropped on purpose, with what to do instead."""
+
+
 def _problems(
     exc: ValidationError, root: type[BaseModel], data: Mapping[str, Any], file: Path | None
 ) -> list[Problem]:
@@ -229,9 +238,15 @@ def _problems(
         allowed = _allowed(parent)
         if kind == "extra_forbidden":
             near = difflib.get_close_matches(str(key), allowed, n=1, cutoff=0.6)
+            hint = _REMOVED.get(str(key))
             out.append(
                 Problem(
-                    loc, "unknown key", file, allowed=allowed, suggestion=near[0] if near else ""
+                    loc,
+                    "unknown key",
+                    file,
+                    allowed=allowed,
+                    suggestion=near[0] if near and hint is None else "",
+                    notes=(hint,) if hint else (),
                 )
             )
         elif kind == "missing":

@@ -18,6 +18,7 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from plant_models.samples import Mode
 from rtompc.config.fields import (
+    Name,
     PositiveSeconds,
     Seconds,
     Section,
@@ -25,7 +26,7 @@ from rtompc.config.fields import (
     convert_signal,
     convert_signal_map,
 )
-from rtompc.config.model import AppConfig, EstimatorSection, MpcSection, Name
+from rtompc.config.model import AppConfig, EstimatorSection, MpcSection
 from rtompc.scenarios.spec import Comparator, EventKind
 
 _FAULT_KINDS = {

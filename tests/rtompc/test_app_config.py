@@ -153,7 +153,10 @@ BASE = "[plant]\nname='van_de_vusse'\n[transport]\nkind='inprocess'\n"
         ),
         (BASE + "[loop]\nsample_time_s=1\n[extra]\n", "extra: unknown key"),
         ("[plant\nname=1", "not valid TOML"),
-        (BASE + "password='secret'\n[loop]\nsample_time_s=1\n", "transport.password: unknown key"),
+        (
+            BASE + "password='secret'\n[loop]\nsample_time_s=1\n",
+            "transport.password: unknown key.*name it in password_env",
+        ),
     ],
     ids=[
         "no-period",
