@@ -102,6 +102,11 @@ class InProcessPlantIO(PlantIO):
         return self._dt
 
     @property
+    def actuator_feedback(self) -> tuple[str, ...]:
+        """Every MV: :meth:`read_actuators` reports the values the plant acts on."""
+        return self.mv_names
+
+    @property
     def lockstep(self) -> bool:
         return True
 

@@ -129,6 +129,11 @@ class OpcUaPlantIO(PlantIO):
         return self._settings.sample_time_s
 
     @property
+    def actuator_feedback(self) -> tuple[str, ...]:
+        """Every MV when the tag map has actuator tags (positions / PVs), else none."""
+        return tuple(t.signal for t in self._tags.actuators)
+
+    @property
     def lockstep(self) -> bool:
         return self._settings.lockstep
 

@@ -180,6 +180,12 @@ class PlantIO(ABC):
     async def read_actuators(self) -> Measurement:
         """The MV values the plant actually holds (names = :attr:`mv_names`)."""
 
+    @property
+    def actuator_feedback(self) -> tuple[str, ...]:
+        """MVs whose actuator position / PV :meth:`read_actuators` reports (not an echo of the
+        setpoint); empty when the plant has none (the default)."""
+        return ()
+
     @abstractmethod
     async def write(self, move: ControlMove) -> WriteResult:
         """Clamp, write (value only, in the declared type) and verify a move by read-back."""

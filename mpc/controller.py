@@ -25,6 +25,7 @@ solver is built at all. ``SolverKind.IPOPT`` solves every step to convergence
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Mapping
@@ -33,7 +34,7 @@ from enum import Enum
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from mpc.config import MpcConfig, Transcription
+from mpc.config import MpcConfig, MvSpec, Transcription
 from mpc.ocp import Ocp, build_ocp, parameter_vector
 from mpc.result import MpcResult
 from mpc.solvers import IpoptSolver, RtiSolver, SolveOutcome
@@ -77,6 +78,8 @@ class NmpcController:
             ) from None
         self.model = model
         self.config = config
+        self.base_config = config
+        """The configuration as built (``config`` differs while MVs are restricted)."""
         self.solver_kind = solver
         self.ipopt_fallback = config.ipopt_fallback if ipopt_fallback is None else ipopt_fallback
         """Whether an IPOPT solver is built (first step and fallback, whole-horizon only)."""
@@ -84,6 +87,21 @@ class NmpcController:
         """The transcription in use (AUTO resolved)."""
         self.fallbacks = 0
         """Steps whose real-time iteration failed and that were re-solved from a cold start."""
+        self._build(config)
+        self._w: NDArray[np.float64] | None = None
+        self._u_last: NDArray[np.float64] | None = None
+        self._y_target = np.zeros(len(model.y))
+        for c in config.cvs:
+            if c.target is not None:
+                self._y_target[model.y.index(c.name)] = c.target
+        self._u_target = model.nominal.u.copy()
+        for m in config.mvs:
+            if m.target is not None:
+                self._u_target[model.u.index(m.name)] = m.target
+
+    def _build(self, config: MpcConfig) -> None:
+        """Build the transcription's problem and solvers for ``config``."""
+        model, solver = self.model, self.solver_kind
         self.ocp: Ocp | None = None
         self.stage_problem: StageProblem | None = None
         self._ipopt: IpoptSolver | None = None
@@ -98,16 +116,34 @@ class NmpcController:
             if solver is SolverKind.IPOPT or self.ipopt_fallback:
                 self._ipopt = IpoptSolver(self.ocp)
             self._rti = RtiSolver(self.ocp) if solver is SolverKind.RTI else None
-        self._w: NDArray[np.float64] | None = None
-        self._u_last: NDArray[np.float64] | None = None
-        self._y_target = np.zeros(len(model.y))
-        for c in config.cvs:
-            if c.target is not None:
-                self._y_target[model.y.index(c.name)] = c.target
-        self._u_target = model.nominal.u.copy()
-        for m in config.mvs:
-            if m.target is not None:
-                self._u_target[model.u.index(m.name)] = m.target
+
+    def restrict_mvs(self, bounds: Mapping[str, tuple[float, float]]) -> None:
+        """Re-plan with MV bounds narrowed to ``bounds`` (``{name: (lower, upper)}``, SI).
+
+        ``lower == upper`` fixes an MV (out of service: the plan moves the others only);
+        an empty mapping restores the configured bounds. Each bound is intersected with the
+        configured one. Rebuilds the problem (a fraction of a second for small plants) and
+        forgets the warm start, so the next step starts cold.
+        """
+        unknown = sorted(set(bounds) - set(self.model.u.names))
+        if unknown:
+            raise ConfigError(f"restrict_mvs: unknown MVs {unknown}; known {self.model.u.names}")
+        base = self.base_config
+        specs = []
+        for name in self.model.u.names:
+            spec = base.mv(name) or MvSpec(name)
+            if name in bounds:
+                lo, hi = (float(v) for v in bounds[name])
+                cfg_lo = spec.lower if spec.lower is not None else self.model.u[name].lower
+                cfg_hi = spec.upper if spec.upper is not None else self.model.u[name].upper
+                lo, hi = min(max(lo, cfg_lo), cfg_hi), max(min(hi, cfg_hi), cfg_lo)
+                spec = dataclasses.replace(spec, lower=lo, upper=max(lo, hi))
+            specs.append(spec)
+        config = dataclasses.replace(base, mvs=tuple(specs)) if bounds else base
+        self.config = config
+        self._build(config)
+        self.reset()
+        log.info("controller re-planned with MV bounds %s", dict(bounds) or "as configured")
 
     # State ------------------------------------------------------------------
     def reset(self) -> None:

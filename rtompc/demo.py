@@ -181,7 +181,8 @@ async def run_demo(opts: DemoOptions, stream: TextIO | None = None) -> dict[str,
             loop = ControlLoop(ms.model, io, ekf, mpc,
                                build.loop_settings(run_cfg, default_mode=Mode.ON),
                                target=start, target_source=stage,
-                               recorders=[progress, HistorianRecorder(hist)])
+                               recorders=[progress, HistorianRecorder(hist)],
+                               supervision=build.supervision(run_cfg))
             stats = await loop.run(opts.cycles)
             hist.close()
     wall = time.monotonic() - t_start

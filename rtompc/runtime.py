@@ -42,6 +42,15 @@ from plant_models.samples import (
 )
 from rtompc.cycle import CycleRecord
 from rtompc.stats import LoopStats
+from rtompc.supervision import (
+    ActuatorReport,
+    ActuatorSupervisor,
+    FlagTracker,
+    SupervisionSettings,
+    cv_limits_at_risk,
+    sensor_flags,
+)
+from rtompc.supervision.flags import LIMIT_AT_RISK
 
 logger = logging.getLogger(__name__)
 
@@ -125,6 +134,7 @@ class ControlLoop:
         target_source: TargetSource | None = None,
         recorders: Sequence[Recorder] = (),
         on_cycle: Callable[[CycleRecord], None] | None = None,
+        supervision: SupervisionSettings | None = None,
     ) -> None:
         if tuple(io.mv_names) != model.u.names:
             raise ConfigError(
@@ -155,11 +165,59 @@ class ControlLoop:
         self._heartbeat = 0
         self._cycle = 0
         self._stop = asyncio.Event()
+        self.supervision = supervision if supervision is not None else SupervisionSettings()
+        self.actuators = ActuatorSupervisor(
+            model, settings.sample_time_s, self.supervision.actuators, io.actuator_feedback
+        )
+        self._flags = FlagTracker()
+        self._judged = False  # the plant held setpoints this loop wrote over the last period
+        self._replan = False
+        self._limit_text: dict[str, str] = {}
 
     # ------------------------------------------------------------------
     def stop(self) -> None:
         """Ask the loop to finish after the current cycle."""
         self._stop.set()
+
+    def return_to_service(self, mv: str) -> bool:
+        """Operator: put an MV the actuator supervision took out back in service (next cycle)."""
+        if self.actuators.return_to_service(mv, float(self._cycle) * self.settings.sample_time_s):
+            self._replan = True
+            return True
+        return False
+
+    async def _supervise_actuators(
+        self, connected: bool, u_held: NDArray[np.float64], time_s: float, events: list[str]
+    ) -> ActuatorReport | None:
+        """Read actuator feedback, judge it against the held setpoints, re-plan on a change."""
+        if not (connected and self.actuators.active):
+            self._judged = False
+            return None
+        try:
+            feedback: Measurement | None = await self.io.read_actuators()
+        except PlantIOError as exc:
+            events.append(f"actuator feedback read failed: {exc}")
+            feedback = None
+        report = self.actuators.observe(time_s, u_held, feedback, self._judged)
+        events.extend(report.events)
+        restrict = getattr(self.controller, "restrict_mvs", None)
+        if (report.changed or self._replan) and restrict is not None:
+            self._replan = False
+            await asyncio.to_thread(restrict, report.bounds)
+        return report
+
+    def _limit_flags(self, result: MpcResult | None, sup: ActuatorReport | None,
+                     events: list[str]) -> list[str]:
+        """CVs the re-planned controller predicts beyond their limits (only while an MV is
+        restricted by the actuator supervision: the controller says what it cannot hold)."""
+        config = getattr(self.controller, "config", None)
+        if sup is None or not sup.bounds or result is None or not result.usable or config is None:
+            self._limit_text = {}
+            return []
+        risk = cv_limits_at_risk(self.model, getattr(config, "cvs", ()), result.y_pred)
+        events.extend(t for n, t in risk.items() if self._limit_text.get(n) != t.split(" (")[0])
+        self._limit_text = {n: t.split(" (")[0] for n, t in risk.items()}
+        return [f"{n}:{LIMIT_AT_RISK}" for n in risk]
 
     def set_mode(self, mode: Mode) -> None:
         """Switch OFF/SHADOW/ON between cycles (bumpless: the next move starts from the plant)."""
@@ -256,9 +314,14 @@ class ControlLoop:
         if not connected:
             self.stats.disconnected_cycles += 1
         u_plant = self._u_applied.copy() if self._u_applied is not None else self.model.nominal.u
+        sup = await self._supervise_actuators(connected, u_plant, meas.time_s, events)
+        in_service = self._in_service if sup is None else self._in_service & sup.in_service
+        if sup is not None:  # out of service by supervision: hold at (track) the position
+            track = (~sup.in_service) & np.isfinite(sup.u_measured)
+            u_plant = np.where(track, sup.u_measured, u_plant)
         d = self._disturbances(meas)
         t_est = time.monotonic()
-        est_result = self.estimator.update(meas, u_plant, d)
+        est_result = self.estimator.update(meas, sup.u_estimator if sup else u_plant, d)
         estimate: StateEstimate = est_result.estimate
         est_time = time.monotonic() - t_est
         rto_status = ""
@@ -302,9 +365,10 @@ class ControlLoop:
                 u_move = fb if fb is not None else nan_u
                 events.append(f"fallback ({settings.fallback.value}): {result.status.value}: "
                               f"{result.message}")
-        u_move = np.where(self._in_service, u_move, u_plant)
+        u_move = np.where(in_service, u_move, u_plant)
         u_written = nan_u
         write_status = "off" if settings.mode is Mode.OFF else "shadow"
+        self._judged = False
         if settings.mode is Mode.ON:
             if not connected:
                 write_status = WriteStatus.NOT_CONNECTED.value
@@ -316,6 +380,7 @@ class ControlLoop:
                     ControlMove(time_s=meas.time_s, u=u_move, names=self.model.u.names)
                 )
                 write_status = wr.status.value
+                self._judged = wr.status in (WriteStatus.VERIFIED, WriteStatus.MISMATCH)
                 if wr.status in (WriteStatus.VERIFIED, WriteStatus.MISMATCH):
                     self.stats.writes += 1
                     u_written = np.asarray(wr.written, dtype=float)
@@ -326,6 +391,10 @@ class ControlLoop:
                     events.append(f"write {wr.status.value}: {wr.message}")
             else:
                 write_status = "nothing to write"
+        flags = [*(sup.flags if sup is not None else ()),
+                 *sensor_flags(getattr(est_result, "validation", None)),
+                 *self._limit_flags(result, sup, events)]
+        events.extend(self._flags.update(flags, meas.time_s))
         if connected and settings.mode is not Mode.OFF:
             self._heartbeat = (self._heartbeat + 1) % 2**32
             await self.io.heartbeat(self._heartbeat)
@@ -343,6 +412,7 @@ class ControlLoop:
             estimator_time_s=est_time, cycle_time_s=cycle_time,
             overrun=(not self.io.lockstep) and cycle_time > settings.sample_time_s / settings.speed,
             write_status=write_status, rto_status=rto_status, events=tuple(events),
+            u_measured=sup.u_measured if sup is not None else None, flags=tuple(flags),
         )
         for ev in events:
             logger.info("cycle %d: %s", self._cycle, ev)

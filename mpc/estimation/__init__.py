@@ -1,7 +1,8 @@
 """State estimation for MPC: measurement validation, EKF, MHE, offset-free disturbance models.
 
 Public names (re-exported by :mod:`mpc`): :class:`ValidationConfig`,
-:class:`MeasurementValidator`, :class:`ValidationReport`, :class:`Rejection`,
+:class:`MeasurementValidator`, :class:`ValidationReport`, :class:`InnovationConfig`,
+:class:`InnovationMonitor`, :class:`Rejection`,
 :class:`RejectReason`, :func:`limits_from_signals`, :class:`DisturbanceModel`,
 :class:`Discretization`, :class:`AugmentedModel`, :func:`augment`,
 :func:`check_detectability`, :class:`Detectability`, :class:`EstimatorConfig`,
@@ -19,6 +20,7 @@ from mpc.estimation.augmented import (
 )
 from mpc.estimation.config import EstimatorConfig, MheConfig
 from mpc.estimation.ekf import ExtendedKalmanFilter
+from mpc.estimation.innovation import InnovationConfig, InnovationFlag, InnovationMonitor
 from mpc.estimation.mhe import MovingHorizonEstimator
 from mpc.estimation.result import EstimatorResult, StateEstimator
 from mpc.estimation.validation import (
@@ -38,6 +40,9 @@ __all__ = [
     "EstimatorConfig",
     "EstimatorResult",
     "ExtendedKalmanFilter",
+    "InnovationConfig",
+    "InnovationFlag",
+    "InnovationMonitor",
     "MeasurementValidator",
     "MheConfig",
     "MovingHorizonEstimator",

@@ -19,6 +19,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from mpc.estimation.augmented import AugmentedModel, Discretization, DisturbanceModel
+from mpc.estimation.innovation import InnovationConfig
 from mpc.estimation.validation import ValidationConfig
 from plant_models.errors import ConfigError
 
@@ -68,6 +69,9 @@ class EstimatorConfig:
     """EKF: project the state estimate onto the state bounds after each update."""
     validation: ValidationConfig = field(default_factory=ValidationConfig)
     """Measurement checks applied before each update."""
+    innovation: InnovationConfig = field(default_factory=InnovationConfig)
+    """Innovation monitor (CUSUM / NIS on measurement minus prediction) applied to the validated
+    measurements before each correction; flagged ones are left out (default: off)."""
     require_detectable: bool = True
     """Raise :class:`ModelError` at construction when the disturbance model is not detectable."""
 
@@ -106,6 +110,14 @@ class EstimatorConfig:
             object.__setattr__(self, fname, values)
         if not isinstance(self.validation, ValidationConfig):
             raise ConfigError("EstimatorConfig.validation: expected a ValidationConfig")
+        if not isinstance(self.innovation, InnovationConfig):
+            raise ConfigError("EstimatorConfig.innovation: expected an InnovationConfig")
+        for name in (*self.innovation.signals, *self.innovation.bias_limits):
+            if name not in measured:
+                raise ConfigError(
+                    f"EstimatorConfig.innovation: {name!r} is not a measured output; "
+                    f"measured: {', '.join(measured)}"
+                )
 
 
 @dataclass(frozen=True)

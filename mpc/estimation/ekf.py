@@ -5,7 +5,7 @@ for its arrival cost (:func:`ekf_predict`, :func:`ekf_correct`). Timing: the
 estimate held between updates refers to the time of the last measurement; an
 update with ``u`` (the input held since then) predicts over one sample and then
 corrects with the validated measured outputs, dropping the rows of rejected
-ones. The correction uses the Joseph form so the covariance stays symmetric
+ones and of those the innovation monitor flags (:mod:`mpc.estimation.screening`). The correction uses the Joseph form so the covariance stays symmetric
 positive semi-definite.
 """
 
@@ -20,7 +20,9 @@ from numpy.typing import ArrayLike, NDArray
 
 from mpc.estimation.augmented import AugmentedModel, augment, check_detectability
 from mpc.estimation.config import EstimatorConfig, Tuning, resolve_tuning
+from mpc.estimation.innovation import InnovationMonitor
 from mpc.estimation.result import EstimatorResult, invalid_input_result
+from mpc.estimation.screening import screen_innovations
 from mpc.estimation.validation import MeasurementValidator, ValidationReport
 from plant_models.errors import ModelError
 from plant_models.model import PlantModel
@@ -104,6 +106,7 @@ class ExtendedKalmanFilter:
         self.config = config
         self.augmented, self.tuning = augmented_with_tuning(model, config)
         self.validator = MeasurementValidator(config.validation)
+        self.monitor = InnovationMonitor(config.innovation)
         self._Q = np.diag(self.tuning.q_std**2)
         nx = len(model.x)
         self._lower = model.x.lower
@@ -119,6 +122,7 @@ class ExtendedKalmanFilter:
         self.P = np.diag(self.tuning.p0_std**2)
         self.time_s: float | None = None
         self.validator.reset()
+        self.monitor.reset()
 
     def estimate(
         self, time_s: float | None = None, rejected: tuple[str, ...] = ()
@@ -167,6 +171,10 @@ class ExtendedKalmanFilter:
         status, message, fallback = SolveStatus.SUCCESS, "", False
         try:
             z, P = ekf_predict(self.augmented, self.z, self.P, self._Q, uv, dv, pv)
+            report = screen_innovations(
+                self.monitor, self.augmented, self.config.measured, self.tuning.r_std, z, P,
+                measurement, report, uv, dv, pv,
+            )
             z, P = self._correct(z, P, measurement, report, uv, dv, pv)
             if not (np.all(np.isfinite(z)) and np.all(np.isfinite(P))):
                 raise FloatingPointError("non-finite estimate")

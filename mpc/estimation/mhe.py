@@ -35,8 +35,10 @@ from numpy.typing import ArrayLike, NDArray
 
 from mpc.estimation.config import EstimatorConfig, MheConfig
 from mpc.estimation.ekf import augmented_with_tuning, ekf_correct, ekf_predict
+from mpc.estimation.innovation import InnovationMonitor
 from mpc.estimation.result import EstimatorResult, invalid_input_result
-from mpc.estimation.validation import MeasurementValidator
+from mpc.estimation.screening import screen_innovations
+from mpc.estimation.validation import MeasurementValidator, ValidationReport
 from plant_models.errors import ConfigError, ModelError
 from plant_models.model import PlantModel
 from plant_models.results import SolveInfo, SolveStatus, status_from_ipopt
@@ -72,6 +74,7 @@ class MovingHorizonEstimator:
         self.mhe = mhe if mhe is not None else MheConfig()
         self.augmented, self.tuning = augmented_with_tuning(model, config)
         self.validator = MeasurementValidator(config.validation)
+        self.monitor = InnovationMonitor(config.innovation)
         self._Q = np.diag(self.tuning.q_std**2)
         self._lbz, self._ubz = self._bounds()
         self._solvers: dict[int, ca.Function] = {}
@@ -105,6 +108,7 @@ class MovingHorizonEstimator:
         self._guess: NDArray | None = None
         self.time_s: float | None = None
         self.validator.reset()
+        self.monitor.reset()
 
     @property
     def z(self) -> NDArray[np.float64]:
@@ -204,6 +208,7 @@ class MovingHorizonEstimator:
                 str(exc),
                 time.perf_counter() - t0,
             )
+        report = self._screen(measurement, report, uv, dv, pv)
         accepted = set(report.accepted)
         mask = np.array([1.0 if n in accepted else 0.0 for n in self.config.measured])
         y = np.array([measurement.value(n) if n in accepted else 0.0 for n in self.config.measured])
@@ -243,6 +248,24 @@ class MovingHorizonEstimator:
             info=info,
             fallback=fallback,
         )
+
+    def _screen(
+        self, measurement: Measurement, report: ValidationReport, u: NDArray, d: NDArray,
+        p: NDArray,
+    ) -> ValidationReport:
+        """Innovation screening against the arrival-cost filter's one-step prediction."""
+        if not self.monitor.config.enabled:
+            return report
+        z, P = self._history[-1]
+        try:
+            z_pred, P_pred = ekf_predict(self.augmented, z, P, self._Q, u, d, p)
+            return screen_innovations(
+                self.monitor, self.augmented, self.config.measured, self.tuning.r_std, z_pred,
+                P_pred, measurement, report, u, d, p,
+            )
+        except (RuntimeError, np.linalg.LinAlgError) as exc:
+            logger.warning("MHE innovation screening at t=%s failed: %s", measurement.time_s, exc)
+            return report
 
     def _ekf_step(
         self, u: NDArray, d: NDArray, p: NDArray, y: NDArray, mask: NDArray

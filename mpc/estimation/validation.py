@@ -4,7 +4,8 @@ Owns the checks that decide which measured signals an estimator may use in one
 update, and why the others are rejected: non-finite values, values outside
 per-signal validity limits, frozen values (unchanged, within a tolerance, for
 longer than a time and/or a number of samples), stale values (source timestamp
-too old) and Bad/Uncertain OPC UA quality. The result is a frozen
+too old), changes faster than a per-signal rate of change, and Bad/Uncertain
+OPC UA quality. Every check can be switched off per signal. The result is a frozen
 :class:`ValidationReport` a runtime can log; the :class:`MeasurementValidator`
 keeps the per-signal history the frozen check needs (one instance per loop).
 """
@@ -45,6 +46,13 @@ class RejectReason(Enum):
     """The OPC UA quality is Bad."""
     UNCERTAIN_QUALITY = "uncertain_quality"
     """The OPC UA quality is Uncertain and Uncertain values are not accepted."""
+    RATE_OF_CHANGE = "rate_of_change"
+    """The value moved faster than the signal's rate-of-change limit since its last good value."""
+    INNOVATION = "innovation"
+    """Measurement minus prediction is statistically wrong (bias or drift; see
+    :mod:`mpc.estimation.innovation`)."""
+    BIAS_LIMIT = "bias_limit"
+    """The estimated output disturbance of the signal is beyond its configured bound."""
 
 
 @dataclass(frozen=True)
@@ -70,6 +78,16 @@ class ValidationConfig:
     """Per-signal absolute frozen tolerance overriding ``frozen_tolerance``."""
     frozen_exempt: tuple[str, ...] = ()
     """Signals never checked for freezing (e.g. values that are legitimately constant)."""
+    max_ages_s: Mapping[str, float] = field(default_factory=dict)
+    """Per-signal maximum source-timestamp age (seconds) overriding ``max_age_s``."""
+    stale_exempt: tuple[str, ...] = ()
+    """Signals never checked for staleness (e.g. a server that stamps values only on change)."""
+    max_rate_per_s: Mapping[str, float] = field(default_factory=dict)
+    """Rate-of-change limits ``{name: SI unit per second}``: a value further from the signal's
+    last good value than ``rate * elapsed time`` is rejected; signals not listed are not
+    checked."""
+    quality_exempt: tuple[str, ...] = ()
+    """Signals whose OPC UA quality is not checked (their values are still range-checked)."""
 
     def __post_init__(self) -> None:
         limits: dict[str, tuple[float, float]] = {}
@@ -124,6 +142,23 @@ class ValidationConfig:
             tols[name] = float(tol)
         object.__setattr__(self, "frozen_tolerances", tols)
         object.__setattr__(self, "frozen_exempt", tuple(self.frozen_exempt))
+        for fname in ("max_ages_s", "max_rate_per_s"):
+            checked = {}
+            for name, val in dict(getattr(self, fname)).items():
+                if not (
+                    isinstance(val, int | float)
+                    and not isinstance(val, bool)
+                    and math.isfinite(val)
+                    and val > 0
+                ):
+                    raise ConfigError(
+                        f"ValidationConfig.{fname}[{name!r}]: expected a positive finite "
+                        f"number, got {val!r}"
+                    )
+                checked[str(name)] = float(val)
+            object.__setattr__(self, fname, checked)
+        object.__setattr__(self, "stale_exempt", tuple(self.stale_exempt))
+        object.__setattr__(self, "quality_exempt", tuple(self.quality_exempt))
         if not isinstance(self.accept_uncertain, bool):
             raise ConfigError(
                 f"ValidationConfig.accept_uncertain: expected True or False, "
@@ -195,16 +230,24 @@ class _FrozenTrack:
     count: int
 
 
+@dataclass
+class _GoodValue:
+    value: float
+    time_s: float
+
+
 class MeasurementValidator:
     """Stateful validator: call :meth:`validate` once per measurement, in time order."""
 
     def __init__(self, config: ValidationConfig | None = None) -> None:
         self.config = config if config is not None else ValidationConfig()
         self._tracks: dict[str, _FrozenTrack] = {}
+        self._good: dict[str, _GoodValue] = {}
 
     def reset(self) -> None:
-        """Forget the frozen-value history (e.g. after a reconnect)."""
+        """Forget the frozen-value and last-good-value history (e.g. after a reconnect)."""
         self._tracks.clear()
+        self._good.clear()
 
     def validate(
         self, measurement: Measurement, names: Iterable[str] | None = None
@@ -244,7 +287,7 @@ class MeasurementValidator:
             value = float(values[i])
             reasons: list[RejectReason] = []
             details: list[str] = []
-            quality = m.quality[i]
+            quality = m.quality[i] if name not in cfg.quality_exempt else Quality.GOOD
             if quality is Quality.BAD:
                 reasons.append(RejectReason.BAD_QUALITY)
                 details.append("quality Bad")
@@ -266,21 +309,44 @@ class MeasurementValidator:
                 if frozen:
                     reasons.append(RejectReason.FROZEN)
                     details.append(frozen)
-            if cfg.max_age_s is not None and src.size:
+                jump = self._rate(name, value, float(m.time_s))
+                if jump:
+                    reasons.append(RejectReason.RATE_OF_CHANGE)
+                    details.append(jump)
+            max_age = cfg.max_ages_s.get(name, cfg.max_age_s)
+            if max_age is not None and src.size and name not in cfg.stale_exempt:
                 age = float(m.time_s - src[i])
-                if not math.isfinite(age) or age > cfg.max_age_s:
+                if not math.isfinite(age) or age > max_age:
                     reasons.append(RejectReason.STALE)
-                    details.append(f"source timestamp {age:g} s old (max {cfg.max_age_s:g} s)")
+                    details.append(f"source timestamp {age:g} s old (max {max_age:g} s)")
             if reasons:
                 rejected.append(Rejection(name, tuple(reasons), value, ", ".join(details)))
             else:
                 accepted.append(name)
+                self._good[name] = _GoodValue(value, float(m.time_s))
         report = ValidationReport(
             time_s=float(m.time_s), accepted=tuple(accepted), rejected=tuple(rejected)
         )
-        if rejected:
-            logger.info("measurement validation: %s", report.describe())
+        if rejected:  # the runtime logs flag changes; every cycle's detail is for debugging
+            logger.debug("measurement validation: %s", report.describe())
         return report
+
+    def _rate(self, name: str, value: float, time_s: float) -> str:
+        """A reason text when ``value`` is further from the last good value than the rate allows."""
+        rate = self.config.max_rate_per_s.get(name)
+        last = self._good.get(name)
+        if rate is None or last is None:
+            return ""
+        elapsed = time_s - last.time_s
+        if elapsed <= 0:
+            return ""
+        change = abs(value - last.value)
+        if change > rate * elapsed:
+            return (
+                f"changed {change:g} in {elapsed:g} s since its last good value "
+                f"(max {rate:g} per s)"
+            )
+        return ""
 
     def _frozen(self, name: str, value: float, time_s: float) -> str:
         """Update the history of ``name``; return a reason text when it is frozen."""

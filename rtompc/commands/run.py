@@ -60,6 +60,7 @@ async def run_app(path: Path, mode: Mode | None, steps: int | None, every: int) 
         model, io, estimator, controller,
         build.loop_settings(cfg, default_mode=Mode.SHADOW, mode=mode),
         target=build.initial_target(cfg), target_source=target_source, recorders=recorders,
+        supervision=build.supervision(cfg),
     )
     n = steps if steps is not None else cfg.loop.steps
     stop_signals = (signal.SIGINT, signal.SIGTERM)

@@ -36,6 +36,7 @@ from rtompc.config.errors import ConfigProblems, Problem
 from rtompc.config.model import AppConfig, EstimatorKind, ModelRef, RtoMethodChoice
 from rtompc.config.transport import Security, TransportKind
 from rtompc.runtime import LoopSettings
+from rtompc.supervision import SupervisionSettings, with_sensor_checks
 
 if TYPE_CHECKING:  # pragma: no cover
     from rtompc.historian import Historian
@@ -203,12 +204,18 @@ def estimator_config(cfg: AppConfig) -> EstimatorConfig:
         raise fail(cfg, ("estimator",), str(exc)) from None
 
 
+def supervision(cfg: AppConfig) -> SupervisionSettings:
+    """Sensor and actuator supervision (every check on by default)."""
+    return SupervisionSettings()
+
+
 def estimator(cfg: AppConfig, model: PlantModel) -> Any:
-    """The EKF or MHE on ``model``."""
+    """The EKF or MHE on ``model``, with the sensor checks of ``[supervision]``."""
     e = require(cfg, "estimator", "the state estimator")
     ec = estimator_config(cfg)
     x0 = dict(e.x0) or None
     try:
+        ec = with_sensor_checks(ec, model, supervision(cfg).sensors)
         if e.kind is EstimatorKind.MHE:
             return MovingHorizonEstimator(
                 model, ec, MheConfig(horizon_steps=e.mhe_horizon_steps), x0=x0

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from mpc.fallback import FallbackPolicy
 from plant_models.samples import Mode
-from rtompc.config.build import economics_spec, estimator_config, mpc_config, sample_time
+from rtompc.config.build import (
+    economics_spec,
+    estimator_config,
+    mpc_config,
+    sample_time,
+    supervision,
+)
 from rtompc.config.scenario import ScenarioConfig
 from rtompc.config.transport import TransportKind
 from rtompc.scenarios.spec import (
@@ -106,4 +112,5 @@ def scenario_spec(cfg: ScenarioConfig) -> ScenarioSpec:
         ),
         criteria=tuple(Criterion(i, c.kpi, c.op, c.threshold) for i, c in enumerate(cfg.criterion)),
         kpi=KpiSpec(dict(cfg.kpi.settling_band), cfg.kpi.settling_rel),
+        supervision=supervision(cfg),
     )

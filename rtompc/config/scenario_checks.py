@@ -12,6 +12,7 @@ from rtompc.config.scenario import EventConfig, ScenarioConfig
 from rtompc.config.transport import TransportKind
 from rtompc.scenarios.kpis import kpi_domain, kpi_names
 from rtompc.scenarios.spec import ActuatorFault, CommFault, Comparator, EventKind, SensorFault
+from rtompc.scenarios.supervision_kpis import flag_reasons, is_detection_kpi
 
 _NEEDS_VALUE = (
     EventKind.SETPOINT,
@@ -128,15 +129,17 @@ def check_scenario(
         cfg.economics is not None,
         cfg.rto is not None,
     )
+    signals = {*model.y.names, *model.u.names, *model.d.names}
     for i, cr in enumerate(cfg.criterion):
-        if cr.kpi not in available:
+        if cr.kpi not in available and not is_detection_kpi(cr.kpi, signals):
             out.append(
                 Problem(
                     ("criterion", i, "kpi"),
                     f"KPI {cr.kpi!r} is not produced by this scenario (a CV "
                     "KPI needs a setpoint or a limit on that CV, profit needs [economics])",
                     file,
-                    expected="one of " + ", ".join(sorted(available)),
+                    expected="one of " + ", ".join(sorted(available))
+                    + f", or detect_s.<signal>:<reason> with a reason in {', '.join(flag_reasons())}",
                 )
             )
             continue

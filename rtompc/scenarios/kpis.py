@@ -20,6 +20,9 @@ state. :func:`compute_kpis` turns it into a flat ``{name: value}`` dict:
   = integral of the steady-state optimum of the true plant ($), ``profit_loss``
   and ``profit_ratio``;
 - ``cycles``, ``plant_time_s``, ``wall_time_s``, ``realtime_factor``;
+- supervision (added by the runner, :mod:`rtompc.scenarios.supervision_kpis`):
+  ``flagged_cycles``, ``false_flag_cycles``, ``detect_s.<signal>:<reason>``,
+  ``hidden_violation.c``;
 - with an RTO layer (added by the runner): ``rto_updates`` (targets accepted) and
   ``rto_waits`` (RTO calls held back by the steady-state gate).
 
@@ -34,6 +37,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
+
+from rtompc.scenarios.supervision_kpis import SUPERVISION_GLOBAL
 
 NONNEGATIVE = (0.0, math.inf)
 UNIT_INTERVAL = (0.0, 1.0)
@@ -101,6 +106,11 @@ class Trace:
     """Wall-clock duration of the run, seconds."""
     sample_time_s: float = math.nan
     """Control period, seconds (the last sample counts for one period)."""
+    y_estimated: NDArray[np.float64] = field(default_factory=lambda: np.zeros((0, 0)))
+    """CV values as the controller saw them (estimate incl. output disturbance; NaN where no
+    usable step), (K, ncv) or empty."""
+    flags: tuple[tuple[str, ...], ...] = ()
+    """Supervision flags of each cycle (``signal:reason``), K entries or empty."""
 
 
 def integrate(t: NDArray[np.float64], v: NDArray[np.float64]) -> float:
@@ -226,11 +236,12 @@ def kpi_names(
     rto: bool = False,
 ) -> set[str]:
     """Every KPI name a run with this setup produces."""
-    names = set(_GLOBAL)
+    names = set(_GLOBAL) | set(SUPERVISION_GLOBAL)
     if rto:
         names.update(("rto_updates", "rto_waits"))
     names.update(f"{k}.{c}" for k in _PER_CV_TRACKING for c in tracked_cvs)
     names.update(f"{k}.{c}" for k in _PER_CV_LIMITS for c in limited_cvs)
+    names.update(f"hidden_violation.{c}" for c in limited_cvs)
     names.update(f"mv_travel.{m}" for m in mvs)
     if economics:
         names.update(_ECONOMIC)

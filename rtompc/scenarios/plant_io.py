@@ -3,8 +3,9 @@
 :class:`ScenarioPlantIO` adds what timed scenario events need on top of the
 lockstep simulation: true-parameter drift (the plant's ``p`` moves away from the
 model's), sensor faults with dynamics (bias, drift, freeze, forced value, Bad or
-Uncertain quality), stuck actuators (the plant keeps the MV whatever is written
-and the read-back shows it), and link outages (``connected`` is False, reads hold
+Uncertain quality), stuck actuators (the plant keeps the MV whatever is written;
+the setpoint's read-back shows the written value, as on a PLC, and only the
+actuator feedback, :meth:`read_actuators`, shows the stuck position), and link outages (``connected`` is False, reads hold
 the last values with Bad quality, writes report ``not_connected``, the plant
 keeps running). It also exposes the plant truth (outputs at the true state) for
 KPIs; a controller never sees it. Optional seeded Gaussian measurement noise is
@@ -172,25 +173,11 @@ class ScenarioPlantIO(InProcessPlantIO):
             )
         self._expire()
         result = await super().write(move)
-        if not self._stuck:
-            return result
+        # A stuck actuator ignores its setpoint: the PLC holds (and reads back) the written
+        # setpoint, while the plant and the actuator feedback (read_actuators) keep the position.
         for mv, (held, _) in self._stuck.items():
             self._u[self.model.u.index(mv)] = held
-        readback = self._u.copy()
-        stuck: list[str] = []
-        for n in self._stuck:
-            i = self.model.u.index(n)
-            w = float(result.written[i])
-            if math.isfinite(w) and not math.isclose(w, readback[i], rel_tol=1e-9, abs_tol=1e-12):
-                stuck.append(n)
-        if stuck and result.status is WriteStatus.VERIFIED:
-            return dataclasses.replace(
-                result,
-                status=WriteStatus.MISMATCH,
-                readback=readback,
-                message=f"actuator stuck: {', '.join(stuck)}",
-            )
-        return dataclasses.replace(result, readback=readback)
+        return result
 
     async def heartbeat(self, counter: int) -> None:
         if self.connected:

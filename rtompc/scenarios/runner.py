@@ -38,6 +38,8 @@ from rtompc.scenarios.events import EventScheduler
 from rtompc.scenarios.kpis import Trace, compute_kpis
 from rtompc.scenarios.result import Prediction, ScenarioResult, ScenarioStatus, check_criteria
 from rtompc.scenarios.spec import EstimatorKind, EventKind, ScenarioSpec
+from rtompc.scenarios.supervision_kpis import supervision_kpis
+from rtompc.supervision import with_sensor_checks
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +62,9 @@ class _RecordingController:
         result = self.inner.step(x, **kwargs)
         self.last = result
         return result
+
+    def __getattr__(self, name: str) -> Any:  # config, restrict_mvs, ... of the controller
+        return getattr(self.inner, name)
 
 
 def _cv_names(spec: ScenarioSpec, model: PlantModel) -> tuple[str, ...]:
@@ -87,16 +92,17 @@ async def run_scenario_async(spec: ScenarioSpec) -> ScenarioResult:
     io = bench.io
     controller = _RecordingController(NmpcController(model, spec.mpc, SolverKind(spec.mpc_solver)))
     est_x0 = dict(spec.estimator.x0) or None
+    est_cfg = with_sensor_checks(spec.estimator.config, model, spec.supervision.sensors)
     estimator: Any
     if spec.estimator.kind is EstimatorKind.MHE:
         estimator = MovingHorizonEstimator(
             model,
-            spec.estimator.config,
+            est_cfg,
             MheConfig(horizon_steps=spec.estimator.mhe_horizon_steps),
             x0=est_x0,
         )
     else:
-        estimator = ExtendedKalmanFilter(model, spec.estimator.config, x0=est_x0)
+        estimator = ExtendedKalmanFilter(model, est_cfg, x0=est_x0)
     prices = dict(spec.economics.prices) if spec.economics is not None else {}
     rto = (
         ScenarioRto(model, spec.economics, spec.rto, dt)
@@ -129,6 +135,7 @@ async def run_scenario_async(spec: ScenarioSpec) -> ScenarioResult:
         settings,
         target=_target(0.0, sp_y, sp_u),
         target_source=rto,
+        supervision=spec.supervision,
     )
     cvs = tuple(n for n in _cv_names(spec, model) if n in plant.y and n in model.y)
     cv_plant = [plant.y.index(n) for n in cvs]
@@ -153,6 +160,8 @@ async def run_scenario_async(spec: ScenarioSpec) -> ScenarioResult:
             "wfail",
             "profit",
             "ideal",
+            "flags",
+            "yest",
         )
     }
     predictions: list[Prediction] = []
@@ -209,10 +218,15 @@ async def run_scenario_async(spec: ScenarioSpec) -> ScenarioResult:
             )
             rows["conn"].append(rec.connected)
             rows["wfail"].append(rec.write_status in _WRITE_FAILED)
+            rows["flags"].append(rec.flags)
             if ideal is not None:
                 rows["profit"].append(profit_rate(plant, sched.prices, y_true, u_now, d_true))
                 rows["ideal"].append(ideal.rate(sched.prices, d_true, p_true))
             last = controller.last
+            usable = last is not None and last.usable and last.y_pred.size
+            rows["yest"].append(
+                last.y_pred[0, cv_model] if usable and last is not None else [math.nan] * len(cvs)
+            )
             if k % every_pred == 0 and last is not None and last.usable and last.y_pred.size:
                 tp = t + dt * np.arange(last.y_pred.shape[0])
                 predictions.append(
@@ -247,6 +261,8 @@ async def run_scenario_async(spec: ScenarioSpec) -> ScenarioResult:
         ideal_profit_rate=arr("ideal"),
         wall_time_s=wall_loop,
         sample_time_s=dt,
+        y_estimated=arr("yest", len(cvs)),
+        flags=tuple(rows["flags"]),
     )
     kpis = compute_kpis(
         trace,
@@ -254,6 +270,9 @@ async def run_scenario_async(spec: ScenarioSpec) -> ScenarioResult:
         settling_rel=spec.kpi.settling_rel,
         cv_nominal={c: model.y[c].nominal for c in cvs},
     )
+    faults = (EventKind.SENSOR_FAULT, EventKind.ACTUATOR_FAULT, EventKind.COMM_FAULT)
+    onsets = [(ev.signal, ev.t_s) for ev in spec.events if ev.kind in faults]
+    kpis.update(supervision_kpis(trace, onsets, [c.kpi for c in spec.criteria]))
     if rto is not None:
         kpis["rto_updates"] = float(loop.stats.rto_updates)
         kpis["rto_waits"] = float(sum(" rto: rto waits" in e for e in events))

@@ -21,6 +21,7 @@ from mpc.config import MpcConfig
 from mpc.estimation import EstimatorConfig
 from mpc.fallback import FallbackPolicy
 from plant_models.samples import Mode
+from rtompc.supervision.settings import SupervisionSettings
 
 
 class EventKind(Enum):
@@ -328,6 +329,8 @@ class ScenarioSpec:
     criteria: tuple[Criterion, ...]
     """Acceptance criteria; the scenario passes when all hold."""
     kpi: KpiSpec = field(default_factory=KpiSpec)
+    supervision: SupervisionSettings = field(default_factory=SupervisionSettings)
+    """Sensor and actuator supervision (``[supervision]``; every check on by default)."""
     """KPI settings."""
 
     @property
