@@ -19,9 +19,8 @@ import pytest
 from mpc.estimation import EstimatorConfig, InnovationConfig, ValidationConfig
 from plant_models.errors import ConfigError
 from plant_models.library import load
-from rtompc.scenarios.loader import load_scenario
 from rtompc.scenarios.result import ScenarioResult, ScenarioStatus
-from rtompc.scenarios.runner import run_scenario
+from rtompc.scenarios.runner import load_scenario, run_scenario
 from rtompc.scenarios.spec import ScenarioSpec, TransportKind, TransportSpec
 from rtompc.supervision import MeasurementChecks, SensorSupervision, with_sensor_checks
 
