@@ -168,3 +168,20 @@ async def test_historian_run_skips_back_off(tank, tmp_path: Path) -> None:
     np.testing.assert_allclose(got.data.u0, tank.nominal.u, atol=1e-12)
     with pytest.raises(ConfigError, match="no run 99"):
         historian_data(tmp_path / "h.sqlite", [99])
+
+
+def test_the_guides_plan_and_edits_load(tank, tmp_path: Path) -> None:
+    """docs/commissioning.md's step-test chapter shows files that work."""
+    import tomllib
+
+    from plant_models.identification.editing import ModelEdits
+
+    guide = (Path(__file__).parents[2] / "docs" / "commissioning.md").read_text(encoding="utf-8")
+    chapter = guide.split("## 7. Step tests and identification", 1)[1]
+    plan_text = chapter.split("```toml\n# plan.toml\n", 1)[1].split("```", 1)[0]
+    plan = load_plan(_write(tmp_path, plan_text), tank, sample_time_s=DT)
+    assert plan.duration_s == 6000.0 and plan.in_test == (True, True)
+    assert [lim.upper for lim in plan.settings.limits] == [pytest.approx(0.14), 0.19]
+    edits_text = chapter.split("```toml\n# edits.toml\n", 1)[1].split("```", 1)[0]
+    edits = ModelEdits.model_validate(tomllib.loads(edits_text))
+    assert edits.cv["h1"].mv["v2"].gain == 0 and edits.cv["h2"].mv["v1"].dead_time == 10.0
