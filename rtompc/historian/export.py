@@ -1,9 +1,9 @@
 """Historian export to CSV or Parquet, streamed in chunks (bounded memory), never half-written.
 
 Rows come from a read-only connection in chunks of ``chunk_rows`` (``fetchmany``);
-CSV is written line by line, Parquet through one ``pyarrow.parquet.ParquetWriter``
-with a row group per chunk, so memory stays bounded by one chunk whatever the
-file size. Output goes to a temporary file in the target directory and is
+CSV is written chunk by chunk, Parquet through one ``pyarrow.parquet.ParquetWriter``
+with a row group every ``row_group_rows`` rows (kept as Arrow arrays until then),
+so memory stays bounded by one chunk plus one row group whatever the file size. Output goes to a temporary file in the target directory and is
 renamed over the target only when complete: a failed or interrupted export
 leaves no partial file (and an existing target untouched).
 
@@ -18,7 +18,6 @@ import contextlib
 import csv
 import os
 import sqlite3
-from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -27,8 +26,10 @@ from typing import Any
 from plant_models.errors import ConfigError
 from rtompc.historian.layout import HistorianLayout
 
-CHUNK_ROWS = 20_000
-"""Rows per fetch (and per Parquet row group)."""
+CHUNK_ROWS = 5_000
+"""Rows per fetch (one chunk of Python rows in memory at a time)."""
+ROW_GROUP_ROWS = 50_000
+"""Rows per Parquet row group (held as Arrow arrays, about 8 bytes per value, until written)."""
 
 
 class ExportFormat(Enum):
@@ -79,26 +80,21 @@ def _query(con: sqlite3.Connection, db: Path, run_id: int | None, all_runs: bool
     return _Query(sql, (chosen,), cols)
 
 
-def _chunks(cur: sqlite3.Cursor, n: int) -> Iterator[list[tuple[Any, ...]]]:
-    while True:
-        rows = cur.fetchmany(n)
-        if not rows:
-            return
-        yield rows
-
-
 def _write_csv(tmp: Path, q: _Query, cur: sqlite3.Cursor, chunk_rows: int) -> int:
     n = 0
     with open(tmp, "w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
         w.writerow([name for name, _ in q.columns])
-        for rows in _chunks(cur, chunk_rows):
+        while rows := cur.fetchmany(chunk_rows):
             w.writerows(rows)
             n += len(rows)
+            del rows  # one chunk alive at a time
     return n
 
 
-def _write_parquet(tmp: Path, q: _Query, cur: sqlite3.Cursor, chunk_rows: int) -> int:
+def _write_parquet(
+    tmp: Path, q: _Query, cur: sqlite3.Cursor, chunk_rows: int, row_group_rows: int
+) -> int:
     try:
         import pyarrow as pa
         import pyarrow.parquet as pq
@@ -116,16 +112,24 @@ def _write_parquet(tmp: Path, q: _Query, cur: sqlite3.Cursor, chunk_rows: int) -
 
     schema = pa.schema([(name, arrow_type(sql)) for name, sql in q.columns])
     n = 0
+    batches: list[Any] = []
+    pending = 0
     with pq.ParquetWriter(str(tmp), schema) as writer:
-        for rows in _chunks(cur, chunk_rows):
+        while rows := cur.fetchmany(chunk_rows):
             columns = list(zip(*rows, strict=True))
+            del rows
             arrays = [pa.array(col, type=f.type) for col, f in zip(columns, schema, strict=True)]
-            writer.write_table(
-                pa.Table.from_arrays(arrays, schema=schema), row_group_size=len(rows)
-            )
-            n += len(rows)
-        if n == 0:
-            writer.write_table(schema.empty_table())
+            del columns
+            batches.append(pa.RecordBatch.from_arrays(arrays, schema=schema))
+            pending += batches[-1].num_rows
+            if pending >= row_group_rows:
+                writer.write_table(pa.Table.from_batches(batches), row_group_size=pending)
+                n += pending
+                batches, pending = [], 0
+        if pending or n == 0:
+            table = pa.Table.from_batches(batches, schema=schema)
+            writer.write_table(table, row_group_size=max(1, pending))
+            n += pending
     return n
 
 
@@ -137,6 +141,7 @@ def export(
     run_id: int | None = None,
     all_runs: bool = False,
     chunk_rows: int = CHUNK_ROWS,
+    row_group_rows: int = ROW_GROUP_ROWS,
 ) -> int:
     """Export one run (default: the latest) or all runs to CSV or Parquet; returns the rows
     written. The target appears only when complete (temporary file + rename)."""
@@ -155,7 +160,7 @@ def export(
         if fmt is ExportFormat.CSV:
             n = _write_csv(tmp, q, cur, chunk_rows)
         else:
-            n = _write_parquet(tmp, q, cur, chunk_rows)
+            n = _write_parquet(tmp, q, cur, chunk_rows, row_group_rows)
         os.replace(tmp, out)
         tmp = None
         return n

@@ -180,5 +180,5 @@ def apply_retention(
             n = min(count, max(1, math.ceil(excess / per_row)))
             by_size += _delete_chunks(con, "1", (), n)
     if con.execute("PRAGMA auto_vacuum").fetchone()[0] == 2 and (by_age or by_down or by_size):
-        con.execute("PRAGMA incremental_vacuum")
+        con.executescript("PRAGMA incremental_vacuum;")  # execute() would free one page only
     return RetentionReport(by_age, by_down, by_size, runs, used_bytes(con))

@@ -16,9 +16,9 @@ import os
 import subprocess
 import sys
 import time
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -59,25 +59,6 @@ def _loop(recorder: object) -> tuple[InProcessPlantIO, ControlLoop]:
     return io, loop
 
 
-@contextlib.contextmanager
-def _mount_tmpfs(where: Path, size: str, *, read_only: bool = False) -> Iterator[Path]:
-    where.mkdir()
-    opts = f"size={size}" + (",ro" if read_only else "")
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root")
-    res = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", opts, f"rtompc-{uuid.uuid4().hex[:8]}", str(where)],
-        capture_output=True,
-        text=True,
-    )
-    if res.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {res.stderr.strip()}")
-    try:
-        yield where
-    finally:
-        subprocess.run(["umount", "-l", str(where)], check=False)
-
-
 def _fill(directory: Path) -> Path:
     """Fill the file system of ``directory`` to the last byte; returns the filler file."""
     filler = directory / "filler.bin"
@@ -90,9 +71,9 @@ def _fill(directory: Path) -> Path:
 
 
 async def test_full_disk_does_not_stop_control_and_recovers(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, tmpfs: Callable[..., Any]
 ) -> None:
-    with _mount_tmpfs(tmp_path / "disk", "2m") as disk:
+    with tmpfs(tmp_path / "disk", "2m") as disk:
         hist = Historian(
             disk / "h.sqlite", HistorianLayout.for_model(VDV, VDV.y.names + VDV.d.names)
         )
@@ -158,9 +139,11 @@ async def test_database_full_holds_then_drops_with_a_count(
     assert cycles[-health.queued :] == list(range(300 - health.queued, 300))  # newest kept
 
 
-def _read_only_dir(tmp_path: Path) -> contextlib.AbstractContextManager[Path]:
+def _read_only_dir(
+    tmp_path: Path, tmpfs: Callable[..., Any]
+) -> contextlib.AbstractContextManager[Path]:
     if os.geteuid() == 0:  # root ignores permission bits: use a read-only file system
-        return _mount_tmpfs(tmp_path / "ro", "1m", read_only=True)
+        return tmpfs(tmp_path / "ro", "1m", read_only=True)
     ro = tmp_path / "ro"
     ro.mkdir()
     ro.chmod(0o555)
@@ -168,9 +151,9 @@ def _read_only_dir(tmp_path: Path) -> contextlib.AbstractContextManager[Path]:
 
 
 def test_read_only_directory_is_a_config_error_naming_the_path(
-    tmp_path: Path, app_config: Callable[[Path], str]
+    tmp_path: Path, app_config: Callable[[Path], str], tmpfs: Callable[..., Any]
 ) -> None:
-    with _read_only_dir(tmp_path) as ro:
+    with _read_only_dir(tmp_path, tmpfs) as ro:
         path = ro / "h.sqlite"
         with pytest.raises(ConfigError, match=rf"historian {path}: directory {ro} is not writable"):
             Historian(path, HistorianLayout.for_model(VDV))
