@@ -50,6 +50,9 @@ if TYPE_CHECKING:
 
 _log = logging.getLogger(__name__)
 SCHEMA_VERSION = 2
+WAL_SIZE_LIMIT_BYTES = 4 * 1024 * 1024
+"""The WAL file is truncated back to this size after a checkpoint (retention counts the
+database pages; the WAL adds at most about this much on disk)."""
 
 _RUNS_SQL = (
     "CREATE TABLE runs (run_id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, "
@@ -190,6 +193,7 @@ class Historian:
         if new:
             con.execute("PRAGMA auto_vacuum=INCREMENTAL")
         con.execute("PRAGMA journal_mode=WAL")
+        con.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT_BYTES}")
         con.execute(f"PRAGMA synchronous={self.durability.value}")
         tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         if "cycles" not in tables:
