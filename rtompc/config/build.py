@@ -10,6 +10,7 @@ application is: :func:`rtompc.config.load_app` -> these builders ->
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -100,6 +101,30 @@ def sample_time(cfg: AppConfig) -> float:
     return dt
 
 
+def _spec(cls: Any, section: Any) -> Any:
+    """A dataclass of the mpc package from the config section with the same field names."""
+    names = [f.name for f in dataclasses.fields(cls) if hasattr(section, f.name)]
+    return cls(**{n: getattr(section, n) for n in names})
+
+
+def rto_spec(cfg: AppConfig) -> Any:
+    """``[rto]`` as the scenario runner's RtoSpec (the ``economic`` method's settings)."""
+    from rtompc.scenarios.spec import RtoSpec
+
+    r = cfg.rto
+    if r is None:
+        return None
+    return RtoSpec(
+        every_s=cfg.rto_every_n * sample_time(cfg),
+        handoff_cvs=tuple(r.handoff_cvs),
+        handoff_mvs=tuple(r.handoff_mvs) if r.handoff_mvs is not None else None,
+        filter_gain=r.filter_gain,
+        max_rate=dict(r.max_rate),
+        steady_window_s=r.steady_window_s,
+        steady_signals=tuple(r.steady_signals),
+    )
+
+
 def mpc_config(cfg: AppConfig) -> tuple[MpcConfig, SolverKind]:
     """The NMPC problem and its solver kind."""
     m = require(cfg, "mpc", "the controller")
@@ -107,39 +132,8 @@ def mpc_config(cfg: AppConfig) -> tuple[MpcConfig, SolverKind]:
         out = MpcConfig(
             horizon_steps=m.horizon_steps,
             sample_time_s=sample_time(cfg),
-            cvs=tuple(
-                CvSpec(
-                    c.name,
-                    weight=c.weight,
-                    target=c.target,
-                    lower=c.lower,
-                    upper=c.upper,
-                    l1_penalty=c.l1_penalty,
-                    l2_penalty=c.l2_penalty,
-                    zone=c.zone,
-                    zone_weight=c.zone_weight,
-                    hard_lower=c.hard_lower,
-                    hard_upper=c.hard_upper,
-                    linear_cost=c.linear_cost,
-                    terminal_linear_cost=c.terminal_linear_cost,
-                    cost_scale=c.cost_scale,
-                )
-                for c in m.cvs
-            ),
-            mvs=tuple(
-                MvSpec(
-                    v.name,
-                    weight=v.weight,
-                    target=v.target,
-                    move_weight=v.move_weight,
-                    lower=v.lower,
-                    upper=v.upper,
-                    max_rate_per_s=v.max_rate_per_s,
-                    linear_cost=v.linear_cost,
-                    cost_scale=v.cost_scale,
-                )
-                for v in m.mvs
-            ),
+            cvs=tuple(_spec(CvSpec, c) for c in m.cvs),
+            mvs=tuple(_spec(MvSpec, v) for v in m.mvs),
             discretisation=m.discretisation,
             rk4_substeps=m.rk4_substeps,
             collocation_degree=m.collocation_degree,
@@ -255,22 +249,13 @@ def rto_source(cfg: AppConfig, ms: Models) -> Any:
     from rto import EstimationConfig, HandoffConfig, ModifierAdaptationConfig, RtoConfig
     from rtompc.rto_stage import RtoMethod, RtoStage, RtoStageConfig
     from rtompc.scenarios.economics import ScenarioRto
-    from rtompc.scenarios.spec import RtoSpec
 
     r = cfg.rto
     eco = require(cfg, "economics", "prices of the RTO objective")
     dt = sample_time(cfg)
     try:
         if r.method is RtoMethodChoice.ECONOMIC:
-            spec = RtoSpec(
-                every_s=cfg.rto_every_n * dt,
-                handoff_cvs=tuple(r.handoff_cvs),
-                handoff_mvs=tuple(r.handoff_mvs) if r.handoff_mvs is not None else None,
-                filter_gain=r.filter_gain,
-                max_rate=dict(r.max_rate),
-                steady_window_s=r.steady_window_s,
-                steady_signals=tuple(r.steady_signals),
-            )
+            spec = rto_spec(cfg)
             return ScenarioRto(ms.rto_model, economics_spec(cfg), spec, dt)
         limits = {k: v for k, v in eco.limits.items()}
         stage_cfg = RtoStageConfig(

@@ -8,6 +8,7 @@ from rtompc.config.build import (
     economics_spec,
     estimator_config,
     mpc_config,
+    rto_spec,
     sample_time,
     supervision,
 )
@@ -22,7 +23,6 @@ from rtompc.scenarios.spec import (
     LoopSpec,
     ModelSpec,
     PlantSpec,
-    RtoSpec,
     ScenarioSpec,
     TransportSpec,
 )
@@ -64,18 +64,7 @@ def scenario_spec(cfg: ScenarioConfig) -> ScenarioSpec:
     estimator = EstimatorSpec(
         EstimatorKind(e.kind.value), estimator_config(cfg), dict(e.x0), e.mhe_horizon_steps
     )
-    rto = None
-    if cfg.rto is not None:
-        r = cfg.rto
-        rto = RtoSpec(
-            every_s=cfg.rto_every_n * dt,
-            handoff_cvs=tuple(r.handoff_cvs),
-            handoff_mvs=tuple(r.handoff_mvs) if r.handoff_mvs is not None else None,
-            filter_gain=r.filter_gain,
-            max_rate=dict(r.max_rate),
-            steady_window_s=r.steady_window_s,
-            steady_signals=tuple(r.steady_signals),
-        )
+    rto = rto_spec(cfg)
     events = sorted([*cfg.event, *(f.as_event() for f in cfg.fault)], key=lambda ev: ev.t_s)
     return ScenarioSpec(
         path=file if file is not None else cfg.scenario.name or "scenario",  # type: ignore[arg-type]

@@ -17,7 +17,7 @@ A number in a config may be written bare (SI) or as a string with a unit
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 from pydantic import (
     BaseModel,
@@ -26,6 +26,7 @@ from pydantic import (
     Field,
     ValidationInfo,
     WithJsonSchema,
+    model_validator,
 )
 
 from plant_models.errors import ConfigError
@@ -162,3 +163,17 @@ def convert_fields(
                 v, signal, info, difference=kind == "difference", rate=kind == "rate"
             )
     return out
+
+
+class SignalTable(Section):
+    """A table about one signal (its ``name``) whose fields listed in ``_unit_fields`` carry
+    that signal's unit: converted before validation (see :func:`convert_fields`)."""
+
+    _unit_fields: ClassVar[dict[str, str]] = {}
+
+    @model_validator(mode="before")
+    @classmethod
+    def _units(cls, data: Any, info: ValidationInfo) -> Any:
+        if isinstance(data, Mapping):
+            return convert_fields(data, data.get("name"), info, cls._unit_fields)
+        return data

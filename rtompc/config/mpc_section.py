@@ -23,9 +23,9 @@ from __future__ import annotations
 
 import math
 from enum import Enum
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from mpc.config import Discretisation, QpSolver, Transcription
 from rtompc.config.fields import (
@@ -34,11 +34,11 @@ from rtompc.config.fields import (
     Section,
     SignalDifference,
     SignalNumber,
-    convert_fields,
+    SignalTable,
 )
 
 
-class CvConfig(Section):
+class CvConfig(SignalTable):
     """One controlled variable (a model output). It needs an objective: a ``weight`` with a
     ``target``, a ``zone`` with a ``zone_weight``, or soft limits with a penalty."""
 
@@ -78,25 +78,15 @@ class CvConfig(Section):
     weight · ((y - target) / cost_scale)². Example: ``cost_scale = "1 degC"`` with
     ``weight = 0.25`` charges 0.25 per K² whatever the nominal is."""
 
-    @model_validator(mode="before")
-    @classmethod
-    def _units(cls, data: Any, info: ValidationInfo) -> Any:
-        if isinstance(data, dict):
-            return convert_fields(
-                data,
-                data.get("name"),
-                info,
-                {
-                    "target": "value",
-                    "lower": "value",
-                    "upper": "value",
-                    "zone": "pair",
-                    "hard_lower": "value",
-                    "hard_upper": "value",
-                    "cost_scale": "difference",
-                },
-            )
-        return data
+    _unit_fields: ClassVar[dict[str, str]] = {
+        "target": "value",
+        "lower": "value",
+        "upper": "value",
+        "zone": "pair",
+        "hard_lower": "value",
+        "hard_upper": "value",
+        "cost_scale": "difference",
+    }
 
     @model_validator(mode="after")
     def _objective(self) -> CvConfig:
@@ -127,7 +117,7 @@ class CvConfig(Section):
         return self
 
 
-class MvConfig(Section):
+class MvConfig(SignalTable):
     """One manipulated variable (a model input)."""
 
     name: Name
@@ -151,23 +141,13 @@ class MvConfig(Section):
     """Hard rate limit |u_k - u_(k-1)| <= max_rate_per_s · sample time (SI per second, or
     with a unit: ``"5 kW/min"``)."""
 
-    @model_validator(mode="before")
-    @classmethod
-    def _units(cls, data: Any, info: ValidationInfo) -> Any:
-        if isinstance(data, dict):
-            return convert_fields(
-                data,
-                data.get("name"),
-                info,
-                {
-                    "target": "value",
-                    "lower": "value",
-                    "upper": "value",
-                    "max_rate_per_s": "rate",
-                    "cost_scale": "difference",
-                },
-            )
-        return data
+    _unit_fields: ClassVar[dict[str, str]] = {
+        "target": "value",
+        "lower": "value",
+        "upper": "value",
+        "max_rate_per_s": "rate",
+        "cost_scale": "difference",
+    }
 
     @model_validator(mode="after")
     def _check(self) -> MvConfig:
