@@ -419,8 +419,7 @@ def historian(
     from rtompc.historian import Historian, HistorianLayout, RetentionSettings
 
     h = cfg.historian
-    path: Path = h.path
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path: Path = h.path  # its folder is created by the historian's writability check
     try:
         retention = RetentionSettings(
             max_age_s=h.retention_max_age_s,

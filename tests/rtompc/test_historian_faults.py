@@ -139,6 +139,14 @@ async def test_database_full_holds_then_drops_with_a_count(
     assert cycles[-health.queued :] == list(range(300 - health.queued, 300))  # newest kept
 
 
+def test_full_disk_at_start_up_is_a_config_error(tmp_path: Path, tmpfs: Callable[..., Any]) -> None:
+    with tmpfs(tmp_path / "full", "1m") as disk:
+        _fill(disk)
+        path = disk / "h.sqlite"
+        with pytest.raises(ConfigError, match=rf"historian {path}: .*No space left on device"):
+            Historian(path, HistorianLayout.for_model(VDV))
+
+
 def _read_only_dir(
     tmp_path: Path, tmpfs: Callable[..., Any]
 ) -> contextlib.AbstractContextManager[Path]:
@@ -157,6 +165,9 @@ def test_read_only_directory_is_a_config_error_naming_the_path(
         path = ro / "h.sqlite"
         with pytest.raises(ConfigError, match=rf"historian {path}: directory {ro} is not writable"):
             Historian(path, HistorianLayout.for_model(VDV))
+        nested = ro / "unit" / "h.sqlite"
+        with pytest.raises(ConfigError, match=rf"historian {nested}: cannot create directory"):
+            Historian(nested, HistorianLayout.for_model(VDV))
         # the command says so before touching the plant, without a traceback (exit code 2)
         cfg = tmp_path / "app.toml"
         cfg.write_text(app_config(path))
