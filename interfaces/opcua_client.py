@@ -286,6 +286,12 @@ class OpcUaPlantIO(PlantIO):
     async def read_actuators(self) -> Measurement:
         return await self._actuators(self._require("read_actuators"))
 
+    def set_reference(self, held: np.ndarray) -> None:
+        """Measure rate limits from ``held`` (SI, NaN: keep) from now on: the runtime calls it
+        after re-reading what the plant holds (after a stall, a drop to LOCAL, a reconnect)."""
+        held = np.asarray(held, dtype=float)
+        self._reference = np.where(np.isfinite(held), held, self._reference)
+
     async def _actuators(self, session: OpcUaSession) -> Measurement:
         """Actuator values (or, without actuator tags, the setpoints' read-back)."""
         tags = self._tags.actuators or self._tags.setpoints

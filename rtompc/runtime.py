@@ -1,16 +1,24 @@
 """The closed-loop runtime: one fixed-period control loop over any PlantIO.
 
-Each cycle: read the plant (values, quality, timestamps) -> estimator update
-(measurement validation inside) -> targets (RTO every N cycles, gated by its
-own steady-state detection) -> controller step in a worker thread -> fallback
-when the step is not usable -> write (ON mode only, link up, MVs in service)
--> heartbeat -> historian. Lockstep transports are advanced one sample per
-cycle; real-time transports are paced with overrun detection and jitter
-statistics. On every (re)connect the loop re-initialises from the MV values the
-plant holds and, in ON mode, asks for REMOTE, again each cycle until the plant
-grants it (a plant held in LOCAL refuses the writes; the refusal is recorded).
-Nothing here raises on a bad solve, a lost link or a refused mode request: the
-cycle records what happened and the loop goes on.
+Each cycle: read the plant (values, quality, timestamps) -> the plant's mode and
+status text, and whether the engine is in control (:mod:`rtompc.handshake`) ->
+estimator update (measurement validation inside) -> targets (RTO every N
+cycles, gated by its own steady-state detection) -> controller step in a worker
+thread -> fallback when the step is not usable -> write (ON mode, link up,
+plant in REMOTE, MVs in service) -> heartbeat (only while in control) ->
+historian. Lockstep transports are advanced one sample per cycle; real-time
+transports are paced by :class:`rtompc.pacing.Pacer`, which never catches up
+after a stall: missed periods are skipped and counted as overruns, and the next
+cycle re-initialises from the MV values the plant holds, so it moves at most one
+rate step. The engine keeps its own monotonic time (``CycleRecord.time_s``);
+the plant's clock is recorded beside it and its jumps are logged and tolerated.
+
+What the plant holds is tracked per MV: after a write, accepted MVs hold what
+the plant read back (or was written), refused ones keep the plant's value;
+while nothing is written (SHADOW, plant LOCAL, after a stall or a reconnect)
+the loop reads the plant's MVs each cycle. Nothing here raises on a bad solve,
+a lost link or a refused mode request: the cycle records what happened (one
+event per state change) and the loop goes on.
 """
 
 from __future__ import annotations
@@ -20,13 +28,13 @@ import logging
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
 
-from interfaces.plantio import PlantIO, PlantMode, WriteStatus
+from interfaces.plantio import MvWriteStatus, PlantIO, WriteResult, WriteStatus
 from mpc.fallback import FallbackPolicy, fallback_move
 from mpc.result import MpcResult
 from plant_models.errors import ConfigError, PlantIOError
@@ -41,6 +49,8 @@ from plant_models.samples import (
     StateEstimate,
 )
 from rtompc.cycle import CycleRecord
+from rtompc.handshake import HandshakeSettings, RemoteHandshake
+from rtompc.pacing import EngineClock, Pacer, PlantClockWatch, Tick
 from rtompc.stats import LoopStats
 from rtompc.supervision import (
     ActuatorReport,
@@ -66,8 +76,16 @@ class Controller(Protocol):
     """What the loop needs of a controller (``mpc.NmpcController``)."""
 
     def step(
-        self, x: Any, *, target: OperatingTarget | None = None, d: Any = None, p: Any = None,
-        y_bias: Any = None, u_bias: Any = None, u_prev: Any = None, time_s: float = 0.0,
+        self,
+        x: Any,
+        *,
+        target: OperatingTarget | None = None,
+        d: Any = None,
+        p: Any = None,
+        y_bias: Any = None,
+        u_bias: Any = None,
+        u_prev: Any = None,
+        time_s: float = 0.0,
     ) -> MpcResult:
         """One controller step (``mpc.NmpcController.step``); never raises on a bad solve."""
 
@@ -76,7 +94,11 @@ class TargetSource(Protocol):
     """Supplies targets (an RTO layer); called every ``rto_every_n`` cycles in a worker thread."""
 
     def update(
-        self, cycle: int, measurement: Measurement, estimate: StateEstimate, u: NDArray[np.float64],
+        self,
+        cycle: int,
+        measurement: Measurement,
+        estimate: StateEstimate,
+        u: NDArray[np.float64],
         d: NDArray[np.float64],
     ) -> tuple[OperatingTarget | None, str]:
         """New targets (None keeps the current ones) and a status text for the record."""
@@ -107,6 +129,11 @@ class LoopSettings:
     """MVs the loop may write (None: all); the others are held at the plant's values."""
     max_fallback_cycles: int = 20
     """After this many consecutive fallback cycles the loop stops writing (holds the plant)."""
+    handshake: HandshakeSettings = field(default_factory=HandshakeSettings)
+    """How REMOTE is asked for, and again after the plant dropped to LOCAL."""
+    clock_tolerance_s: float | None = None
+    """Largest accepted jump of the plant clock against the engine clock, plant s
+    (None: 2 sample times in real time, half a sample time in lockstep)."""
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.sample_time_s) and self.sample_time_s > 0):
@@ -155,14 +182,28 @@ class ControlLoop:
         unknown = [n for n in names if n not in model.u]
         if unknown:
             raise ConfigError(f"loop.mv_in_service: unknown MVs {unknown}; known {model.u.names}")
+        self.handshake = RemoteHandshake(settings.handshake)
+        """REMOTE/LOCAL state: whether the engine is in control, refusals, drops."""
+        self.clock = EngineClock(settings.speed)
+        """Engine time (monotonic, plant seconds)."""
+        tol = settings.clock_tolerance_s
+        if tol is None:
+            tol = settings.sample_time_s * (0.5 if io.lockstep else 2.0)
+        self.plant_clock = PlantClockWatch(tol)
+        """Jumps of the plant clock against the engine clock."""
+        self.write_attempts = 0
+        """Cycles in which a write was sent (the denominator of the write-failure share)."""
+        self.skipped_periods = 0
+        """Periods skipped after stalls (included in ``stats.overruns``)."""
+        self.connected = False
+        """Whether the link was up in the last cycle."""
         self._u_applied: NDArray[np.float64] | None = None
+        self._follow_plant = True
         self._d_last = model.nominal.d.copy()
         self._last_good: MpcResult | None = None
         self._since_good = 0
-        self._was_connected = False
-        self._remote_pending = False
-        self._remote_refusal = ""
         self._heartbeat = 0
+        self._write_problem = ""
         self._cycle = 0
         self._stop = asyncio.Event()
         self.supervision = supervision if supervision is not None else SupervisionSettings()
@@ -178,6 +219,11 @@ class ControlLoop:
     def stop(self) -> None:
         """Ask the loop to finish after the current cycle."""
         self._stop.set()
+
+    @property
+    def stopping(self) -> bool:
+        """True once :meth:`stop` was called."""
+        return self._stop.is_set()
 
     def return_to_service(self, mv: str) -> bool:
         """Operator: put an MV the actuator supervision took out back in service (next cycle)."""
@@ -206,8 +252,9 @@ class ControlLoop:
             await asyncio.to_thread(restrict, report.bounds)
         return report
 
-    def _limit_flags(self, result: MpcResult | None, sup: ActuatorReport | None,
-                     events: list[str]) -> list[str]:
+    def _limit_flags(
+        self, result: MpcResult | None, sup: ActuatorReport | None, events: list[str]
+    ) -> list[str]:
         """CVs the re-planned controller predicts beyond their limits (only while an MV is
         restricted by the actuator supervision: the controller says what it cannot hold)."""
         config = getattr(self.controller, "config", None)
@@ -221,37 +268,31 @@ class ControlLoop:
 
     def set_mode(self, mode: Mode) -> None:
         """Switch OFF/SHADOW/ON between cycles (bumpless: the next move starts from the plant)."""
+        if mode is Mode.ON and self.settings.mode is not Mode.ON:
+            self.handshake.reset()
         self.settings = LoopSettings(**{**self.settings.__dict__, "mode": mode})
+        self._follow_plant = True
 
-    async def _initialise_from_plant(self) -> NDArray[np.float64]:
+    def request_remote(self) -> None:
+        """An operator asks for REMOTE (the only way back under ``RemotePolicy.OPERATOR``)."""
+        self.handshake.operator_request()
+
+    async def _read_plant_mvs(self, base: NDArray[np.float64]) -> NDArray[np.float64]:
+        """The MV values the plant holds (``base`` where unknown); raises PlantIOError."""
         act = await self.io.read_actuators()
         u = np.array(
-            [act.values[act.names.index(n)] if n in act.names else np.nan for n in self.model.u.names]
+            [
+                act.values[act.names.index(n)] if n in act.names else np.nan
+                for n in self.model.u.names
+            ]
         )
-        good = np.array([act.quality[act.names.index(n)] is Quality.GOOD if n in act.names else False
-                         for n in self.model.u.names]) & np.isfinite(u)
-        base = self._u_applied if self._u_applied is not None else self.model.nominal.u
+        good = np.array(
+            [
+                act.quality[act.names.index(n)] is Quality.GOOD if n in act.names else False
+                for n in self.model.u.names
+            ]
+        ) & np.isfinite(u)
         return np.where(good, u, base)
-
-    async def _request_remote(self, events: list[str]) -> None:
-        """Ask the plant for REMOTE; a refusal is recorded and asked again next cycle."""
-        try:
-            mode = await self.io.request_mode(remote=True)
-        except PlantIOError as exc:
-            why = f"REMOTE request refused: {exc}"
-            if why != self._remote_refusal:
-                events.append(why)
-            self._remote_refusal = why
-            return
-        self._remote_pending = mode is not PlantMode.REMOTE
-        if self._remote_pending:
-            why = f"REMOTE requested, plant still {mode.name}"
-            if why != self._remote_refusal:
-                events.append(why)
-            self._remote_refusal = why
-        elif self._remote_refusal:
-            events.append("plant granted REMOTE")
-            self._remote_refusal = ""
 
     def _disturbances(self, meas: Measurement) -> NDArray[np.float64]:
         d = self._d_last.copy()
@@ -262,59 +303,90 @@ class ControlLoop:
         return d
 
     async def run(self, n_cycles: int | None = None) -> dict[str, float]:
-        """Run ``n_cycles`` cycles (None: until :meth:`stop`); returns the statistics summary."""
-        period_wall = self.settings.sample_time_s / self.settings.speed
-        start = time.monotonic()
+        """Run ``n_cycles`` cycles (None: until :meth:`stop`); returns the statistics summary.
+
+        Real-time transports: one cycle per ``sample_time_s / speed`` wall seconds, never
+        catching up after a stall (:class:`rtompc.pacing.Pacer`).
+        """
+        pacer = Pacer(self.settings.sample_time_s / self.settings.speed)
         k = 0
         while not self._stop.is_set() and (n_cycles is None or k < n_cycles):
-            scheduled = start + k * period_wall
-            now = time.monotonic()
+            tick: Tick | None = None
             if not self.io.lockstep:
-                if now < scheduled:
-                    await asyncio.sleep(scheduled - now)
-                self.stats.jitter_s.append(max(0.0, time.monotonic() - scheduled))
-            t_cycle = time.monotonic()
-            await self.cycle()
-            elapsed = time.monotonic() - t_cycle
-            if not self.io.lockstep and elapsed > period_wall:
-                self.stats.overruns += 1
-                start = time.monotonic() - (k + 1) * period_wall  # re-anchor after an overrun
+                tick = await pacer.wait()
+                self.stats.jitter_s.append(tick.late_s)
+                if tick.skipped:
+                    self.stats.overruns += tick.skipped
+                    self.skipped_periods += tick.skipped
+                    self._follow_plant = True  # re-initialise from what the plant holds now
+            await self.cycle(tick)
             k += 1
             if self.io.lockstep and self.io.connected:
                 try:
                     await self.io.advance(1)
                 except Exception as exc:  # noqa: BLE001 - a lost link must not end the loop
                     logger.warning("lockstep advance failed: %s", exc)
-        return self.stats.summary()
+        return {
+            **self.stats.summary(),
+            "skipped_periods": self.skipped_periods,
+            "remote_requests": self.handshake.requests,
+            "remote_drops": self.handshake.drops,
+            "plant_clock_jumps": self.plant_clock.jumps,
+        }
 
-    async def cycle(self) -> CycleRecord:
+    async def cycle(self, tick: Tick | None = None) -> CycleRecord:
         """One control cycle; never raises for solver or link failures."""
         t0 = time.monotonic()
         wall = time.time()
         events: list[str] = []
         settings = self.settings
+        on = settings.mode is Mode.ON
+        period_wall = settings.sample_time_s / settings.speed
+        if tick is not None and tick.skipped:
+            events.append(
+                f"stall: {tick.skipped} period(s) skipped ({tick.late_s:.3g} s late), "
+                "counted as overruns; re-initialising from the plant"
+            )
         meas = await self.io.read()
         connected = self.io.connected
-        if connected and not self._was_connected:
-            try:
-                self._u_applied = await self._initialise_from_plant()
-            except PlantIOError as exc:  # link lost again while re-initialising: retry next cycle
-                connected = False
-                events.append(f"re-initialisation from the plant failed: {exc}")
-            else:
-                self._remote_pending = True
-                if self._cycle > 0:
-                    self.stats.reconnects += 1
-                    events.append("reconnected: re-initialised from the plant's MV values")
-        elif not connected and self._was_connected:
+        if connected and not self.connected:
+            self._follow_plant = True
+            if self._cycle > 0:
+                self.stats.reconnects += 1
+                events.append("link back (reconnected): re-initialising from the plant's MV values")
+        elif not connected and self.connected:
             events.append("link lost: writing nothing, estimating open loop")
-        self._was_connected = connected
-        if connected and self._remote_pending and settings.mode is Mode.ON:
-            await self._request_remote(events)
-        if not connected:
+            self.handshake.link_lost()
+        self.connected = connected
+        # clocks: engine time is monotonic; the plant's is recorded and watched
+        if connected:
+            self.clock.anchor(meas.time_s)
+        t_engine = self.clock.now(self.io.lockstep)
+        if connected:
+            jump = self.plant_clock.check(meas.time_s, t_engine)
+            if jump:
+                events.append(jump)
+        plant_mode, plant_text, in_control = "", "", False
+        if connected:
+            side = await self.handshake.poll(self.io, on, events)
+            plant_mode = side.mode.name if side.mode is not None else "UNKNOWN"
+            plant_text, in_control = side.status_text, side.in_control
+            if on and not in_control:
+                self._follow_plant = True
+        else:
             self.stats.disconnected_cycles += 1
+        if connected and (self._follow_plant or self._u_applied is None or not on):
+            base = self._u_applied if self._u_applied is not None else self.model.nominal.u
+            try:
+                self._u_applied = await self._read_plant_mvs(base)
+                self._follow_plant = not (on and in_control)
+                resync = getattr(self.io, "set_reference", None)
+                if resync is not None:  # the transport's rate limits start from here too
+                    resync(self._u_applied)
+            except PlantIOError as exc:  # link lost again: retry next cycle
+                events.append(f"reading the plant's MVs failed: {exc}")
         u_plant = self._u_applied.copy() if self._u_applied is not None else self.model.nominal.u
-        sup = await self._supervise_actuators(connected, u_plant, meas.time_s, events)
+        sup = await self._supervise_actuators(connected, u_plant, t_engine, events)
         in_service = self._in_service if sup is None else self._in_service & sup.in_service
         if sup is not None:  # out of service by supervision: hold at (track) the position
             track = (~sup.in_service) & np.isfinite(sup.u_measured)
@@ -325,8 +397,12 @@ class ControlLoop:
         estimate: StateEstimate = est_result.estimate
         est_time = time.monotonic() - t_est
         rto_status = ""
-        if (self.target_source is not None and settings.rto_every_n
-                and self._cycle % settings.rto_every_n == 0 and connected):
+        if (
+            self.target_source is not None
+            and settings.rto_every_n
+            and self._cycle % settings.rto_every_n == 0
+            and connected
+        ):
             try:
                 new_target, rto_status = await asyncio.to_thread(
                     self.target_source.update, self._cycle, meas, estimate, u_plant, d
@@ -344,14 +420,20 @@ class ControlLoop:
         fallback = False
         if settings.mode is not Mode.OFF:
             result = await asyncio.to_thread(
-                self.controller.step, estimate.x, target=self.target, d=d,
+                self.controller.step,
+                estimate.x,
+                target=self.target,
+                d=d,
                 y_bias=estimate.y_bias if estimate.y_bias.size else None,
-                u_bias=estimate.u_bias if estimate.u_bias.size else None, u_prev=u_plant,
-                time_s=meas.time_s,
+                u_bias=estimate.u_bias if estimate.u_bias.size else None,
+                u_prev=u_plant,
+                time_s=t_engine,
             )
             self.stats.solve_times_s.append(result.solve_time_s)
             if result.usable and result.u is not None:
                 u_move = np.asarray(result.u, dtype=float)
+                if self._since_good:
+                    events.append(f"fallback left after {self._since_good} cycle(s)")
                 self._last_good = result
                 self._since_good = 0
             else:
@@ -359,60 +441,94 @@ class ControlLoop:
                 fallback = True
                 self.stats.fallbacks += 1
                 fb = fallback_move(
-                    settings.fallback, self._last_good, self._since_good, u_last_applied=u_plant,
-                    lower=self.model.u.lower, upper=self.model.u.upper,
+                    settings.fallback,
+                    self._last_good,
+                    self._since_good,
+                    u_last_applied=u_plant,
+                    lower=self.model.u.lower,
+                    upper=self.model.u.upper,
                 )
                 u_move = fb if fb is not None else nan_u
-                events.append(f"fallback ({settings.fallback.value}): {result.status.value}: "
-                              f"{result.message}")
+                events.append(
+                    f"fallback ({settings.fallback.value}): {result.status.value}: {result.message}"
+                )
         u_move = np.where(in_service, u_move, u_plant)
-        u_written = nan_u
+        u_written, u_requested, u_readback = nan_u, None, None
+        mv_status: tuple[str, ...] = ()
         write_status = "off" if settings.mode is Mode.OFF else "shadow"
         self._judged = False
-        if settings.mode is Mode.ON:
+        if on:
             if not connected:
                 write_status = WriteStatus.NOT_CONNECTED.value
+            elif not in_control:
+                write_status = f"held: plant {plant_mode}"
             elif self._since_good > settings.max_fallback_cycles:
                 write_status = "held: too many consecutive fallbacks"
                 events.append(write_status)
             elif np.all(np.isfinite(u_move)):
                 wr = await self.io.write(
-                    ControlMove(time_s=meas.time_s, u=u_move, names=self.model.u.names)
+                    ControlMove(time_s=t_engine, u=u_move, names=self.model.u.names)
                 )
                 write_status = wr.status.value
+                accepted = self._accepted(wr)
+                u_written = np.where(accepted, wr.written, np.nan)
+                u_requested, u_readback = wr.written, wr.readback
+                mv_status = tuple(s.value for s in wr.mv_status)
+                self._u_applied = self._held_after_write(wr, accepted, u_plant)
+                self._account_write(wr, accepted, events)
                 self._judged = wr.status in (WriteStatus.VERIFIED, WriteStatus.MISMATCH)
-                if wr.status in (WriteStatus.VERIFIED, WriteStatus.MISMATCH):
-                    self.stats.writes += 1
-                    u_written = np.asarray(wr.written, dtype=float)
-                    held = np.where(np.isfinite(wr.readback), wr.readback, wr.written)
-                    self._u_applied = np.where(np.isfinite(held), held, u_plant)
-                else:
-                    self.stats.write_failures += 1
-                    events.append(f"write {wr.status.value}: {wr.message}")
             else:
                 write_status = "nothing to write"
-        flags = [*(sup.flags if sup is not None else ()),
-                 *sensor_flags(getattr(est_result, "validation", None)),
-                 *self._limit_flags(result, sup, events)]
-        events.extend(self._flags.update(flags, meas.time_s))
-        if connected and settings.mode is not Mode.OFF:
+        flags = [
+            *(sup.flags if sup is not None else ()),
+            *sensor_flags(getattr(est_result, "validation", None)),
+            *self._limit_flags(result, sup, events),
+        ]
+        events.extend(self._flags.update(flags, t_engine))
+        if connected and on and in_control:
             self._heartbeat = (self._heartbeat + 1) % 2**32
             await self.io.heartbeat(self._heartbeat)
         cycle_time = time.monotonic() - t0
+        overrun = (not self.io.lockstep) and cycle_time > period_wall
+        if overrun:
+            self.stats.overruns += 1
         self.stats.cycles += 1
         self.stats.cycle_times_s.append(cycle_time)
         record = CycleRecord(
-            cycle=self._cycle, time_s=meas.time_s, wall_time_s=wall, mode=settings.mode,
-            connected=connected, measurement=meas, estimate=estimate, target=self.target,
-            mv_names=self.model.u.names, u_computed=u_move, u_written=u_written, u_plant=u_plant,
-            solver_status=result.status.value if result is not None else SolveStatus.FAILED.value
-            if settings.mode is not Mode.OFF else "off",
-            solver=result.solver if result is not None else "", fallback=fallback,
+            cycle=self._cycle,
+            time_s=t_engine,
+            wall_time_s=wall,
+            mode=settings.mode,
+            connected=connected,
+            measurement=meas,
+            estimate=estimate,
+            target=self.target,
+            mv_names=self.model.u.names,
+            u_computed=u_move,
+            u_written=u_written,
+            u_plant=u_plant,
+            solver_status=result.status.value
+            if result is not None
+            else SolveStatus.FAILED.value
+            if settings.mode is not Mode.OFF
+            else "off",
+            solver=result.solver if result is not None else "",
+            fallback=fallback,
             solve_time_s=result.solve_time_s if result is not None else 0.0,
-            estimator_time_s=est_time, cycle_time_s=cycle_time,
-            overrun=(not self.io.lockstep) and cycle_time > settings.sample_time_s / settings.speed,
-            write_status=write_status, rto_status=rto_status, events=tuple(events),
-            u_measured=sup.u_measured if sup is not None else None, flags=tuple(flags),
+            estimator_time_s=est_time,
+            cycle_time_s=cycle_time,
+            overrun=overrun or bool(tick is not None and tick.skipped),
+            write_status=write_status,
+            rto_status=rto_status,
+            events=tuple(events),
+            u_requested=u_requested,
+            u_readback=u_readback,
+            mv_status=mv_status,
+            plant_time_s=meas.time_s,
+            u_measured=sup.u_measured if sup is not None else None,
+            flags=tuple(flags),
+            plant_mode=plant_mode,
+            plant_status_text=plant_text,
         )
         for ev in events:
             logger.info("cycle %d: %s", self._cycle, ev)
@@ -421,4 +537,46 @@ class ControlLoop:
         if self.on_cycle is not None:
             self.on_cycle(record)
         self._cycle += 1
+        if self.io.lockstep:
+            self.clock.step(settings.sample_time_s)
         return record
+
+    @staticmethod
+    def _accepted(wr: WriteResult) -> NDArray[np.bool_]:
+        """Per MV: the plant took the value (from the per-MV status, else from ``written``)."""
+        if wr.mv_status:
+            ok = (MvWriteStatus.ACCEPTED, MvWriteStatus.CLAMPED, MvWriteStatus.MISMATCH)
+            return np.array([s in ok for s in wr.mv_status])
+        sent = wr.status in (
+            WriteStatus.VERIFIED,
+            WriteStatus.MISMATCH,
+            WriteStatus.UNVERIFIED,
+            WriteStatus.REJECTED,
+        )
+        return np.isfinite(np.asarray(wr.written, dtype=float)) & sent
+
+    @staticmethod
+    def _held_after_write(
+        wr: WriteResult, accepted: NDArray[np.bool_], u_plant: NDArray[np.float64]
+    ) -> NDArray[np.float64]:
+        """What the plant holds after a write: read-back where known, else the accepted
+        written value, else what it held before."""
+        held = np.where(accepted & np.isfinite(wr.written), wr.written, u_plant)
+        return np.where(np.isfinite(wr.readback), wr.readback, held)
+
+    def _account_write(
+        self, wr: WriteResult, accepted: NDArray[np.bool_], events: list[str]
+    ) -> None:
+        if wr.status is WriteStatus.NOTHING_TO_WRITE:
+            return
+        self.write_attempts += 1
+        if accepted.any():
+            self.stats.writes += 1
+        if wr.status not in (WriteStatus.VERIFIED, WriteStatus.MISMATCH):
+            self.stats.write_failures += 1
+            why = f"write {wr.status.value}: {wr.message}"
+        else:
+            why = ""
+        if why != self._write_problem:  # one line per change, not per cycle
+            events.append(why or f"writes {wr.status.value} again")
+        self._write_problem = why

@@ -1,50 +1,71 @@
 """``rtompc run APP.toml [--mode off|shadow|on] [--steps N]``: the closed loop against a plant.
 
-Reads the application config (:func:`rtompc.config.load_app`: plant, transport
-— OPC UA to a PLC or HIL server, or in-process —, loop, ``[mpc]``,
-``[estimator]``, ``[economics]`` + ``[rto]``, historian), builds the stack
-(:mod:`rtompc.config.build`: PlantIO, EKF or MHE, NMPC, RTO stage) and runs
-:class:`rtompc.runtime.ControlLoop` until ``loop.steps`` cycles or
-SIGINT/SIGTERM. SHADOW (the default for ``run``) computes and logs every move
-and writes nothing: the commissioning mode.
+Reads the application config (:mod:`rtompc.config`: plant, transport — OPC UA
+to a PLC or HIL server, or in-process —, loop, ``[mpc]``, ``[estimator]``,
+historian), builds the PlantIO, the estimator (EKF or MHE) and the NMPC, and
+runs :class:`rtompc.runtime.ControlLoop` until ``loop.steps`` cycles or
+SIGINT/SIGTERM. SHADOW (the default of the config loader) computes and logs
+every move and writes nothing: the commissioning mode. An ``[rto]`` section is
+not run by this command yet (the RTO stage runs in ``rtompc demo`` and in
+scenarios); it is refused rather than ignored.
+
+Lifecycle (:mod:`rtompc.lifecycle`): every start-up check runs before the first
+write (config complete, objective defined, historian writable, plant reachable,
+clocks agree); SIGINT/SIGTERM let the current cycle complete, then the heartbeat
+stops and the plant is handed back (``loop.on_stop``: ``local`` asks for LOCAL,
+``hold`` leaves the last setpoints to the plant's watchdog); SIGUSR1 is an
+operator's request for REMOTE (``loop.remote_policy = "operator"``). The exit
+code is one of :class:`rtompc.lifecycle.ExitCode`.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import logging
 import signal
+import sqlite3
 import sys
 from pathlib import Path
 from typing import Any
 
+from plant_models.errors import PlantIOError
 from plant_models.samples import Mode
-from rtompc.config import build, load_app
+from rtompc.config import AppConfig, build, load_app
 from rtompc.cycle import CycleRecord
-from rtompc.historian import HistorianRecorder
-from rtompc.runtime import ControlLoop
+from rtompc.lifecycle import (
+    ExitCode,
+    RunOutcome,
+    StartupError,
+    check_clock,
+    decide_exit,
+    hand_back,
+)
+from rtompc.runtime import ControlLoop, LoopSettings
+from rtompc.status import CvLimits, StatusFormatter
 
 logger = logging.getLogger(__name__)
 
 
 class _Printer:
-    """Prints one line every ``every`` cycles (a Recorder)."""
+    """Prints a status line every ``every`` cycles and one line per state change (a Recorder)."""
 
-    def __init__(self, every: int) -> None:
+    def __init__(self, every: int, fmt: StatusFormatter) -> None:
         self.every = every
+        self.fmt = fmt
 
     def append(self, rec: CycleRecord) -> None:
-        if self.every and (rec.cycle % self.every == 0 or rec.events):
-            u = ", ".join(f"{n}={v:.6g}" for n, v in zip(rec.mv_names, rec.u_computed, strict=True))
-            events = f"  [{'; '.join(rec.events)}]" if rec.events else ""
-            print(f"cycle {rec.cycle:6d} t={rec.time_s:10.1f}s {rec.mode.value:6s} "
-                  f"{'link up' if rec.connected else 'LINK DOWN'} solver={rec.solver_status:10s} "
-                  f"write={rec.write_status:13s} u: {u}{events}", flush=True)
+        for line in self.fmt.event_lines(rec):
+            print(line, flush=True)
+        if self.every and rec.cycle % self.every == 0:
+            print(self.fmt.line(rec), flush=True)
 
 
-async def run_app(path: Path, mode: Mode | None, steps: int | None, every: int) -> dict[str, float]:
-    """Build everything from the config file and run the loop; returns the loop statistics."""
+async def run_app(
+    path: Path, mode: Mode | None, steps: int | None, every: int
+) -> tuple[RunOutcome, dict[str, float]]:
+    """Build everything from the config file, check, run the loop, hand back; the outcome."""
     cfg = load_app(path)
     ms = build.models(cfg)
     model = ms.model
@@ -52,37 +73,126 @@ async def run_app(path: Path, mode: Mode | None, steps: int | None, every: int) 
     controller = build.controller(cfg, model)
     target_source = build.rto_source(cfg, ms)
     io = build.plantio(cfg, ms.plant)
-    recorders: list[Any] = [_Printer(every)]
-    hist = build.historian(cfg, ms.plant, io.measurement_names)
+    settings = build.loop_settings(cfg, default_mode=Mode.SHADOW, mode=mode)
+    run_mode = settings.mode
+    tags = getattr(io, "tags", None)
+    mpc_cfg, _ = build.mpc_config(cfg)
+    cv_limits = {c.name: CvLimits(c.target, c.lower, c.upper) for c in mpc_cfg.cvs}
+    fmt = (
+        StatusFormatter.for_tags(model, cv_limits, (*tags.measurements, *tags.setpoints))
+        if tags is not None
+        else StatusFormatter(model, cv_limits)
+    )
+    recorders: list[Any] = [_Printer(every, fmt)]
+    try:
+        hist = build.historian(cfg, ms.plant, io.measurement_names)
+    except (OSError, sqlite3.Error) as exc:
+        raise StartupError(f"{path}: historian.path: not writable: {exc}") from None
     if hist is not None:
-        recorders.append(HistorianRecorder(hist))
+        text = path.read_text()
+        hist.begin_run(
+            "run",
+            mode=run_mode,
+            config_hash=hashlib.sha256(text.encode()).hexdigest(),
+            config_text=text,
+            meta={"config": str(path)},
+        )
+        recorders.append(hist.recorder())
     loop = ControlLoop(
-        model, io, estimator, controller,
-        build.loop_settings(cfg, default_mode=Mode.SHADOW, mode=mode),
-        target=build.initial_target(cfg), target_source=target_source, recorders=recorders,
+        model,
+        io,
+        estimator,
+        controller,
+        settings,
+        target=build.initial_target(cfg),
+        target_source=target_source,
+        recorders=recorders,
         supervision=build.supervision(cfg),
     )
     n = steps if steps is not None else cfg.loop.steps
-    stop_signals = (signal.SIGINT, signal.SIGTERM)
     ev_loop = asyncio.get_running_loop()
-    for sig in stop_signals:
-        ev_loop.add_signal_handler(sig, loop.stop)
+    stopped_by: list[str] = []
+
+    def stop(sig: signal.Signals) -> None:
+        stopped_by.append(f"stopped by {sig.name}")
+        loop.stop()
+
+    handlers = {
+        signal.SIGINT: stop,
+        signal.SIGTERM: stop,
+        signal.SIGUSR1: lambda _sig: loop.request_remote(),
+    }
+    for sig, handler in handlers.items():
+        ev_loop.add_signal_handler(sig, handler, sig)
+    outcome = RunOutcome(ExitCode.INTERNAL, "internal error")
     try:
-        async with io:
-            return await loop.run(n)
+        try:
+            await io.connect()
+        except PlantIOError as exc:
+            outcome = RunOutcome(ExitCode.STARTUP, f"transport: {exc}")
+            raise StartupError(f"{path}: transport: {exc}") from None
+        try:
+            await _check_clock(io, cfg, settings)
+        except StartupError as exc:
+            outcome = RunOutcome(ExitCode.STARTUP, str(exc))
+            raise
+        try:
+            stats = await loop.run(n)
+        finally:
+            if run_mode is Mode.ON:
+                print(
+                    f"hand-back ({cfg.loop.on_stop.value}): {await hand_back(io, cfg.loop.on_stop)}",
+                    flush=True,
+                )
+            await io.close()
+        outcome = decide_exit(
+            on=run_mode is Mode.ON,
+            connected=loop.connected,
+            in_control=loop.handshake.in_control,
+            writes=loop.write_attempts - loop.stats.write_failures,
+            write_failures=loop.stats.write_failures,
+            max_write_failure_share=cfg.loop.max_write_failure_share,
+            stopped_by=stopped_by[0] if stopped_by else "normal end",
+        )
     finally:
-        for sig in stop_signals:
+        for sig in handlers:
             ev_loop.remove_signal_handler(sig)
         if hist is not None:
+            hist.end_run(outcome.reason, int(outcome.code))
             hist.close()
+    return outcome, stats
+
+
+async def _check_clock(io: Any, cfg: AppConfig, settings: LoopSettings) -> None:
+    """Refuse to start when the loop's clock settings disagree with the server's."""
+    info = getattr(io, "clock_info", None)
+    if info is None:
+        return
+    clock = await info()
+    problems = check_clock(
+        lockstep=io.lockstep,
+        sample_time_s=settings.sample_time_s,
+        speed=settings.speed,
+        server_lockstep=getattr(clock, "lockstep", None),
+        server_step_s=getattr(clock, "step_s", None),
+        server_speed=getattr(clock, "speed", None),
+    )
+    if problems:
+        raise StartupError(f"{cfg.source or 'config'}: clock mismatch: " + "; ".join(problems))
 
 
 def _run(args: argparse.Namespace) -> int:
     mode = Mode(args.mode) if args.mode else None
-    stats = asyncio.run(run_app(Path(args.config), mode, args.steps, args.print_every))
-    print("summary: " + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
-                                  for k, v in stats.items()), file=sys.stdout)
-    return 0
+    outcome, stats = asyncio.run(run_app(Path(args.config), mode, args.steps, args.print_every))
+    print(
+        "summary: "
+        + ", ".join(
+            f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in stats.items()
+        ),
+        file=sys.stdout,
+    )
+    print(f"exit {int(outcome.code)} ({outcome.code.name.lower()}): {outcome.reason}", flush=True)
+    return int(outcome.code)
 
 
 CONFIG_HELP = (
@@ -97,11 +207,20 @@ CONFIG_HELP = (
 def register(sub: Any) -> None:
     """Add the ``run`` command."""
     p = sub.add_parser(
-        "run", help="run the closed loop from an application config (OPC UA or in-process)",
+        "run",
+        help="run the closed loop from an application config (OPC UA or in-process)",
         description="Run the closed loop from an application config. " + CONFIG_HELP,
+        epilog="exit codes: " + ", ".join(f"{int(c)} {c.name.lower()}" for c in ExitCode),
     )
     p.add_argument("config", help="application config (TOML)")
     p.add_argument("--mode", choices=[m.value for m in Mode], help="override loop.mode")
-    p.add_argument("--steps", type=int, help="number of cycles (default: loop.steps, or until stopped)")
-    p.add_argument("--print-every", type=int, default=10, help="print a line every N cycles (0: quiet)")
+    p.add_argument(
+        "--steps", type=int, help="number of cycles (default: loop.steps, or until stopped)"
+    )
+    p.add_argument(
+        "--print-every",
+        type=int,
+        default=10,
+        help="status line every N cycles (0: state changes only)",
+    )
     p.set_defaults(func=_run)

@@ -36,6 +36,7 @@ from plant_models.samples import Mode, OperatingTarget
 from rtompc.config.errors import ConfigProblems, Problem
 from rtompc.config.model import AppConfig, EstimatorKind, ModelRef, RtoMethodChoice
 from rtompc.config.transport import Security, TransportKind
+from rtompc.handshake import HandshakeSettings
 from rtompc.runtime import LoopSettings
 from rtompc.supervision import SupervisionSettings, with_sensor_checks
 
@@ -238,6 +239,9 @@ def loop_settings(cfg: AppConfig, *, default_mode: Mode, mode: Mode | None = Non
         rto_every_n=cfg.rto_every_n,
         mv_in_service=tuple(lp.mv_in_service) if lp.mv_in_service is not None else None,
         max_fallback_cycles=lp.max_fallback_cycles,
+        handshake=HandshakeSettings(
+            lp.remote_policy, lp.remote_retry_cycles, lp.remote_retry_max_cycles
+        ),
     )
 
 

@@ -36,7 +36,9 @@ from rtompc.config.fields import (
 from rtompc.config.mpc_section import MpcSection
 from rtompc.config.paths import FilePath, resolve_model_name
 from rtompc.config.transport import TransportConfig
+from rtompc.handshake import RemotePolicy
 from rtompc.historian.store import Durability
+from rtompc.lifecycle import HandBack
 
 
 class ModelRef(Section):
@@ -110,6 +112,30 @@ class LoopConfig(Section):
     """Write the heartbeat counter each cycle (when the tag map has one)."""
     rto_every_n: int = Field(default=0, ge=0)
     """Run the ``[rto]`` stage every N cycles (0: take ``rto.every_n`` / ``rto.every_s``)."""
+    remote_policy: RemotePolicy = RemotePolicy.AUTO
+    """When to ask the plant for REMOTE again after it dropped to LOCAL (watchdog trip, key
+    switch, PLC restart): ``auto`` (every ``remote_retry_cycles``, backing off) or
+    ``operator`` (only on an operator's request: SIGUSR1 to ``rtompc run``)."""
+    remote_retry_cycles: int = Field(default=5, ge=1)
+    """Cycles between two REMOTE requests the plant refused; doubles after each refusal."""
+    remote_retry_max_cycles: int = Field(default=60, ge=1)
+    """Longest interval between REMOTE requests after backing off, cycles."""
+    on_stop: HandBack = HandBack.LOCAL
+    """How an ON run hands the plant back when it stops (signal or step count): ``local``
+    (ask for LOCAL: the PLC holds its current values) or ``hold`` (write nothing more; the
+    PLC's heartbeat watchdog takes over)."""
+    max_write_failure_share: float = Field(default=0.1, ge=0.0, le=1.0)
+    """Share of write attempts that may fail (refused, unverified) before ``rtompc run``
+    exits with code 4."""
+
+    @model_validator(mode="after")
+    def _retry_backoff(self) -> LoopConfig:
+        if self.remote_retry_max_cycles < self.remote_retry_cycles:
+            raise ValueError(
+                f"remote_retry_max_cycles ({self.remote_retry_max_cycles}) must be >= "
+                f"remote_retry_cycles ({self.remote_retry_cycles})"
+            )
+        return self
 
 
 class EstimatorKind(Enum):

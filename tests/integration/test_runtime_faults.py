@@ -205,7 +205,13 @@ async def test_server_killed_and_restarted_loop_survives(cstr: PlantModel, tmp_p
     assert down_idx == list(range(down_idx[0], down_idx[-1] + 1))
     # reconnect: re-initialised from what the restarted plant holds, bumpless first write
     back = recs[down_idx[-1] + 1]
-    assert back.connected and any("reconnected" in e for e in back.events)
+    assert back.connected and any("link back" in e for e in back.events)
+    # the restarted HIL's clock starts again at 0: engine time goes on, the jump is logged
+    assert np.all(np.diff([r.time_s for r in recs]) > 0)
+    assert back.plant_time_s is not None and first_down.plant_time_s is not None
+    assert back.plant_time_s < first_down.plant_time_s
+    assert any("plant clock went back" in e for r in recs[back.cycle : back.cycle + 2]
+               for e in r.events)
     np.testing.assert_allclose(back.u_plant, u_restart, rtol=1e-6)
     assert np.all(np.abs(last_written - u_restart) > 5 * STEP)  # a non-bumpless restart would jump
     first_write = next(r for r in recs[back.cycle:] if r.write_status == "verified")

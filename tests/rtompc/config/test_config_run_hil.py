@@ -77,7 +77,8 @@ handoff_cvs = ["x_p", "x_g"]
 max_rate = {{ f_b = "0.05 kg/s/min", t_r = "2 degC/min" }}
 """
 
-_U = re.compile(r"u: f_b=([-0-9.e+]+), t_r=([-0-9.e+]+)")
+_U = re.compile(r"\| f_b ([-0-9.e+]+) \S+ t_r ([-0-9.e+]+) (\S+) \|")
+"""The MVs the plant holds, in a status line of ``rtompc run`` (engineering units)."""
 
 
 async def _run(cfg: Path, mode: str, steps: int, env: dict[str, str]) -> tuple[int, str]:
@@ -143,7 +144,9 @@ async def test_williams_otto_config_runs_shadow_then_on_against_the_hil(tmp_path
         code, on = await _run(cfg, "on", 30, env)
         assert code == 0, on[-3000:]
     assert "secret" not in shadow + on and secure.password not in shadow + on
-    moves = [(float(a), float(b)) for a, b in _U.findall(on)]
+    moves = [
+        (float(a), float(b) + (C0 if unit == "degC" else 0.0)) for a, b, unit in _U.findall(on)
+    ]
     assert len(moves) == 30
     f_b, t_r = moves[-1]
     opt_f_b, opt_t_r = PUBLISHED_OPTIMUM["f_b"], PUBLISHED_OPTIMUM["t_r"]
