@@ -261,3 +261,60 @@ async def test_config_plantio_and_historian_work_together(tmp_path: Path) -> Non
     traj = model.simulate(None, np.tile(u, (3, 1)), 10.0)
     assert float(rows[3]["meas__c_b"]) == pytest.approx(traj.y[3][1], rel=1e-8)
     assert {r["write_status"] for r in rows} == {"verified"}
+
+
+def test_runtime_cycle_record_fields_reach_their_columns(tmp_path: Path) -> None:
+    """13.2: requested, written, read-back and measured MVs, per-MV status, plant clock, mode,
+    status text and supervision flags of a runtime cycle are stored, each in its own column."""
+    from rtompc.cycle import CycleRecord as RuntimeCycle
+    from rtompc.historian import HistorianRecorder
+
+    base = record(0)
+    assert base.measurement is not None and base.estimate is not None
+    cycle = RuntimeCycle(
+        cycle=0,
+        time_s=18.0,
+        wall_time_s=1.7e9,
+        mode=Mode.ON,
+        connected=True,
+        measurement=base.measurement,
+        estimate=base.estimate,
+        target=base.target,
+        mv_names=("f_dil", "q_k"),
+        u_computed=np.array([0.0045, -350.0]),
+        u_written=np.array([0.0045, -300.0]),
+        u_plant=np.array([0.004, -300.0]),
+        solver_status="success",
+        solver="rti",
+        fallback=False,
+        solve_time_s=1e-3,
+        estimator_time_s=1e-4,
+        cycle_time_s=5e-3,
+        overrun=False,
+        write_status="partial",
+        u_requested=np.array([0.0045, -350.0]),
+        u_readback=np.array([0.0045, -300.0]),
+        u_measured=np.array([0.00449, -301.0]),
+        mv_status=("accepted", "rejected"),
+        plant_time_s=7.5,
+        plant_mode="REMOTE",
+        plant_status_text="REMOTE: heater at limit",
+        flags=("q_k:stuck", "t_r:frozen"),
+        events=("write partial: q_k BadOutOfRange",),
+    )
+    with Historian(tmp_path / "h.sqlite", HistorianLayout.for_model(VDV)) as h:
+        rec = HistorianRecorder(h)
+        rec.append(cycle)
+        (r,) = list(h.rows())
+    assert (r["requested__q_k"], r["written__q_k"], r["readback__q_k"], r["measured__q_k"]) == (
+        -350.0,
+        -300.0,
+        -300.0,
+        -301.0,
+    )
+    assert (r["mv_status__f_dil"], r["mv_status__q_k"]) == ("accepted", "rejected")
+    assert r["written__f_dil"] == 0.0045 and r["move__q_k"] == -350.0
+    assert (r["plant_time_s"], r["plant_mode"], r["wall_time_s"]) == (7.5, "REMOTE", 1.7e9)
+    assert r["plant_status_text"] == "REMOTE: heater at limit"
+    assert r["flags"] == '["q_k:stuck", "t_r:frozen"]'
+    assert r["message"] == "write partial: q_k BadOutOfRange" and r["write_status"] == "partial"
