@@ -26,17 +26,21 @@ EXIT_PROBLEMS = 2
 """The file has problems (listed on stderr); same code as a failed start-up check of run."""
 
 
-def _schema(args: argparse.Namespace) -> int:
-    from rtompc.config.schema import SchemaKind, schema_text
-
-    text = schema_text(SchemaKind.SCENARIO if args.scenario else SchemaKind.APP)
-    if args.out:
+def _emit(text: str, out: str | None) -> int:
+    """Write ``text`` to the file ``out`` (whole or not at all), or to stdout."""
+    if out:
         from rtompc.config.files import write_text_atomic
 
-        write_text_atomic(Path(args.out), text, force=True)
+        write_text_atomic(Path(out), text, force=True)
     else:
         sys.stdout.write(text)
     return EXIT_OK
+
+
+def _schema(args: argparse.Namespace) -> int:
+    from rtompc.config.schema import SchemaKind, schema_text
+
+    return _emit(schema_text(SchemaKind.SCENARIO if args.scenario else SchemaKind.APP), args.out)
 
 
 def _docs(args: argparse.Namespace) -> int:
@@ -52,13 +56,7 @@ def _docs(args: argparse.Namespace) -> int:
             )
             return EXIT_PROBLEMS
         return EXIT_OK
-    if args.out:
-        from rtompc.config.files import write_text_atomic
-
-        write_text_atomic(Path(args.out), text, force=True)
-    else:
-        sys.stdout.write(text)
-    return EXIT_OK
+    return _emit(text, args.out)
 
 
 def _check(args: argparse.Namespace) -> int:
