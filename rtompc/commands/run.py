@@ -107,7 +107,7 @@ async def run_app(
         target=build.initial_target(cfg),
         target_source=target_source,
         recorders=recorders,
-        supervision=build.supervision(cfg),
+        supervision=build.supervision(cfg, model),
     )
     n = steps if steps is not None else cfg.loop.steps
     ev_loop = asyncio.get_running_loop()

@@ -26,6 +26,7 @@ from mpc.estimation import (
     DisturbanceModel,
     EstimatorConfig,
     ExtendedKalmanFilter,
+    InnovationConfig,
     MheConfig,
     MovingHorizonEstimator,
 )
@@ -38,7 +39,14 @@ from rtompc.config.model import AppConfig, EstimatorKind, ModelRef, RtoMethodCho
 from rtompc.config.transport import Security, TransportKind
 from rtompc.handshake import HandshakeSettings
 from rtompc.runtime import LoopSettings
-from rtompc.supervision import SupervisionSettings, with_sensor_checks
+from rtompc.supervision import (
+    ActuatorCheck,
+    ActuatorSupervision,
+    MeasurementChecks,
+    SensorSupervision,
+    SupervisionSettings,
+    with_sensor_checks,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from rtompc.historian import Historian
@@ -199,9 +207,58 @@ def estimator_config(cfg: AppConfig) -> EstimatorConfig:
         raise fail(cfg, ("estimator",), str(exc)) from None
 
 
-def supervision(cfg: AppConfig) -> SupervisionSettings:
-    """Sensor and actuator supervision (every check on by default)."""
-    return SupervisionSettings()
+def supervision(cfg: AppConfig, model: PlantModel | None = None) -> SupervisionSettings:
+    """Sensor and actuator supervision of ``[supervision]`` (every check on without it);
+    with ``model``, names are checked against the estimator's measurements and the MVs."""
+    sec = cfg.supervision
+    if sec is None:
+        return SupervisionSettings()
+    measured = set(cfg.estimator.measured) if cfg.estimator is not None else None
+    for i, m in enumerate(sec.measurements):
+        if measured is not None and m.name not in measured:
+            raise fail(cfg, ("supervision", "measurements", i, "name"),
+                       f"{m.name!r} is not measured by the estimator",
+                       expected="one of " + ", ".join(sorted(measured)))
+    for i, a in enumerate(sec.mvs):
+        if model is not None and a.name not in model.u:
+            raise fail(cfg, ("supervision", "mvs", i, "name"), f"{a.name!r} is not an MV",
+                       expected="one of " + ", ".join(model.u.names))
+    try:
+        return SupervisionSettings(
+            sensors=SensorSupervision(
+                enabled=sec.sensors,
+                accept_uncertain=sec.accept_uncertain,
+                frozen_samples=sec.frozen_samples,
+                innovation=InnovationConfig(
+                    cusum_k=sec.cusum_k, cusum_h=sec.cusum_h, nis_window=sec.nis_window,
+                    nis_alpha=sec.nis_alpha, clear_samples=sec.clear_samples,
+                    clear_band=sec.clear_band,
+                ),
+                signals={
+                    m.name: MeasurementChecks(
+                        range=m.range, lower=m.lower, upper=m.upper, bad_status=m.bad_status,
+                        frozen=m.frozen, frozen_tolerance=m.frozen_tolerance, stale=m.stale,
+                        max_age_s=m.max_age_s, rate=m.rate, max_rate_per_s=m.max_rate_per_s,
+                        innovation=m.innovation, bias_limit=m.bias_limit,
+                    )
+                    for m in sec.measurements
+                },
+            ),
+            actuators=ActuatorSupervision(
+                enabled=sec.actuators,
+                mvs={
+                    a.name: ActuatorCheck(
+                        enabled=a.enabled, time_constant_s=a.time_constant_s,
+                        deadband=a.deadband, detect_samples=a.detect_samples,
+                        take_out_of_service=a.take_out_of_service,
+                        retry_after_s=a.retry_after_s,
+                    )
+                    for a in sec.mvs
+                },
+            ),
+        )
+    except ConfigError as exc:
+        raise fail(cfg, ("supervision",), str(exc)) from None
 
 
 def estimator(cfg: AppConfig, model: PlantModel) -> Any:
@@ -209,8 +266,9 @@ def estimator(cfg: AppConfig, model: PlantModel) -> Any:
     e = require(cfg, "estimator", "the state estimator")
     ec = estimator_config(cfg)
     x0 = dict(e.x0) or None
+    sensors = supervision(cfg, model).sensors
     try:
-        ec = with_sensor_checks(ec, model, supervision(cfg).sensors)
+        ec = with_sensor_checks(ec, model, sensors)
         if e.kind is EstimatorKind.MHE:
             return MovingHorizonEstimator(
                 model, ec, MheConfig(horizon_steps=e.mhe_horizon_steps), x0=x0

@@ -35,6 +35,7 @@ from rtompc.config.fields import (
 )
 from rtompc.config.mpc_section import MpcSection
 from rtompc.config.paths import FilePath, resolve_model_name
+from rtompc.config.supervision_section import SupervisionSection
 from rtompc.config.transport import TransportConfig
 from rtompc.handshake import RemotePolicy
 from rtompc.historian.store import Durability
@@ -341,10 +342,6 @@ class HistorianSection(Section):
     """How often the retention rules are applied."""
 
 
-class SupervisionSection(Section):
-    """``[supervision]``: actuator and sensor supervision (keys come with issue 14)."""
-
-
 class AppConfig(Section):
     """An application: what ``rtompc run`` reads; the base of a scenario file."""
 
@@ -368,7 +365,7 @@ class AppConfig(Section):
     historian: HistorianSection | None = None
     """The historian (default: none)."""
     supervision: SupervisionSection | None = None
-    """Actuator and sensor supervision."""
+    """Sensor and actuator supervision (every check on without the section)."""
     _source: Path | None = PrivateAttr(None)
 
     @property
