@@ -356,7 +356,7 @@ class MpcConfig:
     (``first_sqp_iterations``)."""
     first_sqp_iterations: int = 30
     """SQP iteration limit of a cold start (first step, or after a failure) without IPOPT."""
-    hard_bound_penalty: float = 1e4
+    hard_bound_penalty: float = 1e6
     """L1 penalty on the scaled violation of a hard CV bound at the first predicted node
     (where it is soft; see :attr:`CvSpec.hard_lower`)."""
     economic_stage_cost: Callable[[Mapping[str, Any], Mapping[str, Any]], Any] | None = None

@@ -4,11 +4,15 @@
 and :class:`~mpc.config.MpcConfig` as :class:`~mpc.controller.NmpcController`
 and builds do-mpc's controller from them (model via ``model.to_do_mpc()``:
 SI units, signal names). Only what do-mpc supports is accepted: orthogonal
-collocation, CV tracking, terminal weight, move penalties, MV bounds, soft CV
-limits with a linear penalty, and a robust horizon of 1. Anything else
-(RK4, rate limits, move blocking, zones, quadratic slack penalties, output
-or input biases) raises :class:`~plant_models.errors.ConfigError` naming the
-field. This module is the only part of ``mpc`` that imports do_mpc.
+collocation, or RK4 as a discrete do-mpc model of the same RK4 map (MX), CV
+and MV tracking (with ``cost_scale``), linear economic costs, terminal
+weight, move penalties, MV bounds, soft CV limits with a linear penalty, hard
+CV bounds (do-mpc state bounds when the CV is a state, else hard nonlinear
+constraints; do-mpc holds them at every node, ours from the second on), and
+``robust_horizon`` as ``n_robust``. Anything else (rate limits, move
+blocking, zones, quadratic slack penalties, scenario probabilities, general
+economic costs, output or input biases) raises
+:class:`~plant_models.errors.ConfigError` naming the field. This module is the only part of ``mpc`` that imports do_mpc.
 
 Mapping of the conventions: do-mpc scales variables by ``mpc.scaling`` (set to
 the signal nominals) and applies ``rterm`` to the *scaled* inputs, so the move
@@ -42,8 +46,10 @@ def _check_supported(model: PlantModel, config: MpcConfig) -> None:
     config.check_against(model)
     if not model.is_continuous:
         raise ConfigError("do-mpc backend: only continuous-time models are supported here")
-    if config.discretisation is not Discretisation.COLLOCATION:
-        raise ConfigError("discretisation: the do-mpc backend supports only COLLOCATION")
+    if config.robust is not None and config.robust.probabilities is not None:
+        raise ConfigError("robust.probabilities: do-mpc weights its scenarios uniformly")
+    if config.economic_stage_cost is not None or config.economic_terminal_cost is not None:
+        raise ConfigError("economic_stage_cost: not mapped to do-mpc (use linear costs)")
     if config.control_horizon_steps is not None or config.move_blocks is not None:
         raise ConfigError("control_horizon_steps/move_blocks: not supported by do-mpc")
     for m in config.mvs:
@@ -56,6 +62,27 @@ def _check_supported(model: PlantModel, config: MpcConfig) -> None:
             raise ConfigError(f"cvs[{c.name!r}].l2_penalty: do-mpc soft constraints are L1 only")
 
 
+def _discrete_rk4_model(do_mpc: Any, model: PlantModel, config: MpcConfig) -> Any:
+    """do-mpc model of the RK4 map of one sample (MX: the map stays one function call)."""
+    from mpc.discretisation import step_function
+
+    fmap = step_function(model, config)
+    m = do_mpc.model.Model("discrete", "MX")
+    xs = [m.set_variable("_x", n) for n in model.x.names]
+    us = [m.set_variable("_u", n) for n in model.u.names]
+    ds = [m.set_variable("_tvp", n) for n in model.d.names]
+    ps = [m.set_variable("_p", n) for n in model.p.names]
+    args = [ca.vertcat(*v) if v else ca.MX(0, 1) for v in (xs, us, ds, ps)]
+    xn = fmap(*args)
+    hy = model.h(*args)
+    for i, n in enumerate(model.x.names):
+        m.set_rhs(n, xn[i])
+    for i, n in enumerate(model.y.names):
+        m.set_expression(n, hy[i])
+    m.setup()
+    return m
+
+
 class DoMpcController:
     """do-mpc's MPC of the same problem, with an :class:`MpcResult`-returning ``step``."""
 
@@ -66,14 +93,15 @@ class DoMpcController:
         self.model = model
         self.config = config
         self._d = model.nominal.d.copy()
-        dm = model.to_do_mpc()
+        rk4 = config.discretisation is Discretisation.RK4
+        dm = _discrete_rk4_model(do_mpc, model, config) if rk4 else model.to_do_mpc()
         mpc = do_mpc.controller.MPC(dm)
         opts: dict[str, Any] = {"ipopt.print_level": 0, "ipopt.sb": "yes", "print_time": 0}
         opts.update(dict(nlpsol_opts or {}))
         mpc.settings.n_horizon = config.horizon_steps
         mpc.settings.t_step = config.sample_time_s
         mpc.settings.n_robust = 0 if config.robust is None else config.robust_horizon
-        mpc.settings.state_discretization = "collocation"
+        mpc.settings.state_discretization = "discrete" if rk4 else "collocation"
         mpc.settings.collocation_type = "radau"
         mpc.settings.collocation_deg = config.collocation_degree
         mpc.settings.collocation_ni = 1
@@ -89,26 +117,32 @@ class DoMpcController:
         ds = ca.vertcat(*[dm.tvp[n] for n in model.d.names]) if len(model.d) else ca.SX(0, 1)
         ps = ca.vertcat(*[dm.p[n] for n in model.p.names]) if len(model.p) else ca.SX(0, 1)
         y = model.h(xs, us, ds, ps)
-        y_term = model.h(xs, ca.SX.zeros(len(model.u)), ds, ps)
+        y_term = model.h(xs, type(xs).zeros(len(model.u)), ds, ps)
         if ca.depends_on(y_term, ca.vertcat(us)) or any(
             ca.depends_on(y[model.y.index(c.name)], us) for c in config.cvs if c.weight > 0
         ):
             raise ConfigError("cvs: do-mpc terminal cost cannot depend on inputs (direct feedthrough)")
-        lterm = ca.SX(0)
-        mterm = ca.SX(0)
+        lterm = 0 * xs[0]
+        mterm = 0 * xs[0]
         for c in config.cvs:
+            i = model.y.index(c.name)
             if c.weight > 0 and c.target is not None:
-                i = model.y.index(c.name)
-                dev = ((y[i] - c.target) / model.y[c.name].nominal) ** 2
-                lterm += c.weight * dev
-                mterm += c.weight * config.terminal_weight * dev
+                cs = c.cost_scale or model.y[c.name].nominal
+                lterm += c.weight * ((y[i] - c.target) / cs) ** 2
+                mterm += c.weight * config.terminal_weight * ((y_term[i] - c.target) / cs) ** 2
+            lterm += c.linear_cost * y[i]
+            mterm += c.terminal_linear_cost * y_term[i]
         for name in model.u.names:
             m = config.mv(name) or MvSpec(name)
+            i = model.u.index(name)
             if m.weight > 0 and m.target is not None:
-                i = model.u.index(name)
-                lterm += m.weight * ((us[i] - m.target) / model.u[name].nominal) ** 2
+                lterm += m.weight * ((us[i] - m.target) / (m.cost_scale or model.u[name].nominal)) ** 2
+            lterm += m.linear_cost * us[i]
         mpc.set_objective(lterm=lterm, mterm=mterm)
-        mpc.set_rterm(**{(m.name): m.move_weight for m in config.mvs if m.move_weight > 0})
+        # rterm acts on inputs scaled by their nominal (mpc.scaling)
+        mpc.set_rterm(**{(m.name): m.move_weight * (model.u[m.name].nominal
+                                                    / (m.cost_scale or model.u[m.name].nominal))
+                         ** 2 for m in config.mvs if m.move_weight > 0})
         for name in model.u.names:
             m = config.mv(name) or MvSpec(name)
             sig = model.u[name]
@@ -126,6 +160,20 @@ class DoMpcController:
             if np.isfinite(c.lower):
                 mpc.set_nl_cons(f"{c.name}_lower", -y[i], ub=-c.lower, soft_constraint=True,
                                 penalty_term_cons=c.l1_penalty / nom / n_leaf)
+        for c in config.cvs:
+            if not c.has_hard_bounds:
+                continue
+            i = model.y.index(c.name)
+            if c.name in model.x.names and ca.is_equal(y[i], xs[model.x.index(c.name)]):
+                if np.isfinite(c.hard_lower):
+                    mpc.bounds["lower", "_x", c.name] = c.hard_lower
+                if np.isfinite(c.hard_upper):
+                    mpc.bounds["upper", "_x", c.name] = c.hard_upper
+            else:
+                if np.isfinite(c.hard_upper):
+                    mpc.set_nl_cons(f"{c.name}_hard_upper", y[i], ub=c.hard_upper)
+                if np.isfinite(c.hard_lower):
+                    mpc.set_nl_cons(f"{c.name}_hard_lower", -y[i], ub=-c.hard_lower)
         tvp_template = mpc.get_tvp_template()
 
         def tvp_fun(_t: float) -> Any:

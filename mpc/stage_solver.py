@@ -102,10 +102,30 @@ class StageRtiSolver:
         self._rot = (row0[tm] + gap_t)[:, None] + np.arange(sp.ng_term)[None, :]
         rows: list[NDArray[np.int64]] = []
         cols: list[NDArray[np.int64]] = []
-        # seg 1: dense gap Jacobians of stage nodes
-        ncol = nxb + nub
-        rows.append(np.repeat(self._rg, ncol, axis=1).ravel())
-        cols.append(np.tile(off[st][:, None] + np.arange(ncol)[None, :], (1, nxb)).ravel())
+        nr = sp.nr
+        # static part of the stage gap Jacobians: u_last <- u, R update
+        tpl = np.zeros((n_st, nxb, nxb + nub))
+        tpl[:, nx : nx + nu, nxb : nxb + nu] = np.eye(nu)
+        pst = sp.pn_static[st]
+        onehot = pst[:, sp.pn.onehot]
+        rho = pst[:, sp.pn.rho]
+        nrob = onehot.shape[1]
+        for r in range(nrob):
+            sel = rho * onehot[:, r]  # 1 where node writes its move into slot r
+            blk = slice(nx + nu + r * nu, nx + nu + (r + 1) * nu)
+            tpl[:, blk, nxb : nxb + nu] += sel[:, None, None] * np.eye(nu)[None]
+            tpl[:, blk, blk] -= sel[:, None, None] * np.eye(nu)[None]
+        tpl[:, nx + nu : nxb, nx + nu : nxb] += np.eye(nr)[None]
+        self._gap_tpl = tpl
+        self._r_sel = rho[:, None] * onehot  # (n_st, nrob)
+        # seg 1: gap Jacobians of stage nodes, structural nonzeros only (A, B, static parts)
+        mask = np.zeros((nxb, nxb + nub), dtype=bool)
+        mask[:nx, :nx] = True
+        mask[:nx, nxb : nxb + nu] = True
+        mask |= (tpl != 0).any(axis=0)
+        self._gap_r, self._gap_c = np.nonzero(mask)
+        rows.append(self._rg[:, self._gap_r].ravel())
+        cols.append((off[st][:, None] + self._gap_c[None, :]).ravel())
         # seg 2: -I on the next node's state, for every gap
         gap_nodes = np.arange(n_nodes - 1)
         rows.append((row0[gap_nodes][:, None] + np.arange(nxb)[None, :]).ravel())
@@ -130,21 +150,6 @@ class StageRtiSolver:
         self._a_vals = np.zeros(int(self._seg[-1]))
         self._a_vals[self._seg[1] : self._seg[2]] = -1.0
         self._a_vals[self._seg[2] : self._seg[3]] = 1.0
-        # static part of the stage gap Jacobians: u_last <- u, R update
-        tpl = np.zeros((n_st, nxb, ncol))
-        tpl[:, nx : nx + nu, nxb : nxb + nu] = np.eye(nu)
-        pst = sp.pn_static[st]
-        onehot = pst[:, sp.pn.onehot]
-        rho = pst[:, sp.pn.rho]
-        nrob = onehot.shape[1]
-        for r in range(nrob):
-            sel = rho * onehot[:, r]  # 1 where node writes its move into slot r
-            blk = slice(nx + nu + r * nu, nx + nu + (r + 1) * nu)
-            tpl[:, blk, nxb : nxb + nu] += sel[:, None, None] * np.eye(nu)[None]
-            tpl[:, blk, blk] -= sel[:, None, None] * np.eye(nu)[None]
-        tpl[:, nx + nu : nxb, nx + nu : nxb] += np.eye(nr)[None]
-        self._gap_tpl = tpl
-        self._r_sel = rho[:, None] * onehot  # (n_st, nrob)
         # HPIPM -----------------------------------------------------------------
         nu_list = [nub if s else 0 for s in sp.is_stage[:-1]] + [0]
         opts: dict[str, Any] = {
@@ -173,6 +178,13 @@ class StageRtiSolver:
         tpl_j = np.zeros((jumps.size, nxb, nxb))
         tpl_j[:, nx + nu :, nx + nu :] = np.eye(nr)[None]
         self._jump_tpl = tpl_j
+        n_soft = sp.nub - sp.nu - sp.n_hard
+        self._hard_slack_idx = (
+            off[st][:, None] + nxb + nu + n_soft + np.arange(sp.n_hard)[None, :]
+        ).ravel()
+        self._has_hard = sp.n_hard > 0
+        self.relaxed_qps = 0
+        """QPs solved with the hard bounds relaxed to exact penalties (infeasible linearisation)."""
         self.qp_solver = resolve_stage_qp(sp)
         """The QP method in use (HPIPM on the OCP QP, or condensed qpOASES)."""
         self._condenser: StageCondenser | None = None
@@ -273,6 +285,7 @@ class StageRtiSolver:
         message = ""
         f_val = 0.0
         step_norm = np.inf
+        ubw_check = ubw
         for _ in range(iterations):
             zx, zu, zxt = z[self._ix], z[self._iu], z[self._ixt]
             _set(da[0], zx[:, :nx])
@@ -303,7 +316,7 @@ class StageRtiSolver:
             gapj[:, :nx, nxb : nxb + nu] = bmat
             av = self._a_vals
             seg = self._seg
-            av[seg[0] : seg[1]] = gapj.ravel()
+            av[seg[0] : seg[1]] = gapj[:, self._gap_r, self._gap_c].ravel()
             av[seg[3] : seg[4]] = self._stage.res[3]
             av[seg[4] : seg[5]] = self._term.res[3]
             hv = np.concatenate([self._stage.res[0], self._term.res[0]])
@@ -343,35 +356,26 @@ class StageRtiSolver:
             gt = self._term.res[2].reshape(len(tm), -1)
             lba[self._rot] = sp.lbg_term - gt
             uba[self._rot] = sp.ubg_term - gt
-            if self._condenser is not None:
-                status, message, qp_it, dz_or_none = self._condensed(
-                    gapj, gapv, lba, uba, q, z, lbw, ubw
+            status, message, qp_it, dz_or_none = self._qp_step(
+                gapj, gapv, lba, uba, q, z, lbw, ubw, hv, av
+            )
+            total_iter += qp_it
+            if dz_or_none is None and self._has_hard:
+                # the linearised hard bounds can be infeasible far from the solution (a cold
+                # start, a large disturbance): solve this QP with them as exact penalties
+                self.relaxed_qps += 1
+                gt_ = self._term.res[2].reshape(len(tm), -1)
+                lba[self._rot] = -np.inf - gt_
+                uba[self._rot] = np.inf - gt_
+                status, message, qp_it, dz_or_none = self._qp_step(
+                    gapj, gapv, lba, uba, q, z, lbw, self._relax_ub(ubw), hv, av
                 )
                 total_iter += qp_it
-                if dz_or_none is None:
-                    return SolveOutcome(status, None, total_iter, message, solver), None
-                dz = dz_or_none
-            else:
-                try:
-                    sol = self._qp(
-                        h=ca.DM(self._sp_h, hv[self._perm_h]),
-                        g=q,
-                        a=ca.DM(self._sp_a, av[self._perm_a]),
-                        lba=lba,
-                        uba=uba,
-                        lbx=lbw - z,
-                        ubx=ubw - z,
-                    )
-                except RuntimeError as exc:
-                    return SolveOutcome(
-                        SolveStatus.NUMERICAL_ERROR, None, total_iter, f"hpipm: {exc}", solver
-                    ), None
-                stats = self._qp.stats()
-                status, message = _hpipm_status(stats)
-                total_iter += max(int(stats.get("iter_count", 0)), 0)
-                if not status.usable:
-                    return SolveOutcome(status, None, total_iter, message, solver), None
-                dz = np.asarray(sol["x"], dtype=float).reshape(-1)
+                message = f"{message}; hard bounds relaxed to exact penalties in this QP"
+                ubw_check = self._relax_ub(ubw)
+            if dz_or_none is None:
+                return SolveOutcome(status, None, total_iter, message, solver), None
+            dz = dz_or_none
             if not np.all(np.isfinite(dz)):
                 return SolveOutcome(
                     SolveStatus.NUMERICAL_ERROR,
@@ -389,7 +393,7 @@ class StageRtiSolver:
             step_norm = float(np.max(np.abs(dz))) if dz.size else 0.0
             if step_norm < cfg.rti_step_tol:
                 break
-        viol = float(np.max(np.maximum(lbw - z, 0) + np.maximum(z - ubw, 0)))
+        viol = float(np.max(np.maximum(lbw - z, 0) + np.maximum(z - ubw_check, 0)))
         if viol > 1e-6:
             return SolveOutcome(
                 SolveStatus.INFEASIBLE,
@@ -414,6 +418,46 @@ class StageRtiSolver:
         return SolveOutcome(
             final, z, total_iter, message, solver, self.trajectories(new, pn, f_val)
         ), new
+
+    def _relax_ub(self, ubw: NDArray[np.float64]) -> NDArray[np.float64]:
+        out = ubw.copy()
+        out[self._hard_slack_idx] = np.inf
+        return out
+
+    def _qp_step(
+        self,
+        gapj: NDArray[np.float64],
+        gapv: NDArray[np.float64],
+        lba: NDArray[np.float64],
+        uba: NDArray[np.float64],
+        q: NDArray[np.float64],
+        z: NDArray[np.float64],
+        lbw: NDArray[np.float64],
+        ubw: NDArray[np.float64],
+        hv: NDArray[np.float64],
+        av: NDArray[np.float64],
+    ) -> tuple[SolveStatus, str, int, NDArray[np.float64] | None]:
+        """One QP for the step ``dz`` (condensed qpOASES or HPIPM); None if it failed."""
+        if self._condenser is not None:
+            return self._condensed(gapj, gapv, lba, uba, q, z, lbw, ubw)
+        try:
+            sol = self._qp(
+                h=ca.DM(self._sp_h, hv[self._perm_h]),
+                g=q,
+                a=ca.DM(self._sp_a, av[self._perm_a]),
+                lba=lba,
+                uba=uba,
+                lbx=lbw - z,
+                ubx=ubw - z,
+            )
+        except RuntimeError as exc:
+            return SolveStatus.NUMERICAL_ERROR, f"hpipm: {exc}", 0, None
+        stats = self._qp.stats()
+        status, message = _hpipm_status(stats)
+        iters = max(int(stats.get("iter_count", 0)), 0)
+        if not status.usable:
+            return status, message, iters, None
+        return status, message, iters, np.asarray(sol["x"], dtype=float).reshape(-1)
 
     def _condensed(
         self,

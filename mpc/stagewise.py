@@ -95,6 +95,8 @@ class StageProblem:
     """Lifted collocation states per stage (0 for RK4)."""
     ng_stage: int
     ng_term: int
+    n_hard: int
+    """Slacks of hard CV bounds (the last ones of a node's control block)."""
     pn: NodeParams
     dyn: ca.Function
     stage: ca.Function
@@ -516,6 +518,7 @@ def build_stage_problem(model: PlantModel, config: MpcConfig) -> StageProblem:
         n_colloc=nc,
         ng_stage=int(gv.numel()),
         ng_term=int(gvT.numel()),
+        n_hard=len(hard_cvs),
         pn=pnl,
         dyn=dynamics_function(model, config),
         stage=stage,

@@ -19,6 +19,8 @@ adiabatic temperature ``t_adiab`` (K). Inputs (3): monomer feed
 ``t_in_m``, ``t_in_ek`` (K). Uncertain parameters (do-mpc's robust example):
 reaction enthalpy ``del_h_r`` (950 kJ/kg, +-30 %) and rate constant ``k_0``
 (7, +-30 %). The example's initial state (``main.py``) is the nominal state.
+Signal nominals are typical magnitudes (do-mpc's example scales by 10 and 1;
+weights given in those units use ``cost_scale``, see ``mpc.presets``).
 """
 
 from __future__ import annotations
@@ -123,22 +125,22 @@ def build() -> PlantModel:
     """The polymerisation reactor (see the module docstring)."""
     x = signal_set(
         "x",
-        Signal("m_w", "kg", 0.0, 1e6, 10.0, "mass of water"),
-        Signal("m_a", "kg", 0.0, 1e6, 10.0, "mass of monomer"),
-        Signal("m_p", "kg", 0.0, 1e6, 10.0, "mass of product"),
-        Signal("t_r", "K", 250.0, 500.0, 1.0, "reactor temperature"),
-        Signal("t_s", "K", 250.0, 500.0, 1.0, "vessel steel temperature"),
-        Signal("tout_m", "K", 250.0, 500.0, 1.0, "jacket coolant outlet temperature"),
-        Signal("t_ek", "K", 250.0, 500.0, 1.0, "external heat exchanger temperature"),
-        Signal("tout_awt", "K", 250.0, 500.0, 1.0, "heat-exchanger coolant outlet temperature"),
-        Signal("accum_monom", "kg", 0.0, 1e6, 10.0, "accumulated monomer feed"),
-        Signal("t_adiab", "K", 250.0, 1000.0, 1.0, "adiabatic temperature"),
+        Signal("m_w", "kg", 0.0, 1e6, 1e4, "mass of water"),
+        Signal("m_a", "kg", 0.0, 1e6, 1e3, "mass of monomer"),
+        Signal("m_p", "kg", 0.0, 1e6, 1e3, "mass of product"),
+        Signal("t_r", "K", 250.0, 500.0, 360.0, "reactor temperature"),
+        Signal("t_s", "K", 250.0, 500.0, 360.0, "vessel steel temperature"),
+        Signal("tout_m", "K", 250.0, 500.0, 360.0, "jacket coolant outlet temperature"),
+        Signal("t_ek", "K", 250.0, 500.0, 330.0, "external heat exchanger temperature"),
+        Signal("tout_awt", "K", 250.0, 500.0, 330.0, "heat-exchanger coolant outlet temperature"),
+        Signal("accum_monom", "kg", 0.0, 1e6, 1e4, "accumulated monomer feed"),
+        Signal("t_adiab", "K", 250.0, 1000.0, 380.0, "adiabatic temperature"),
     )
     u = signal_set(
         "u",
-        Signal("m_dot_f", "kg/s", 0.0, 3.0e4 / H, 100.0 / H, "monomer feed"),
-        Signal("t_in_m", "K", 333.15, 373.15, 1.0, "jacket coolant inlet temperature"),
-        Signal("t_in_ek", "K", 333.15, 373.15, 1.0, "heat-exchanger coolant inlet temperature"),
+        Signal("m_dot_f", "kg/s", 0.0, 3.0e4 / H, 1.0e4 / H, "monomer feed"),
+        Signal("t_in_m", "K", 333.15, 373.15, 350.0, "jacket coolant inlet temperature"),
+        Signal("t_in_ek", "K", 333.15, 373.15, 350.0, "heat-exchanger coolant inlet temperature"),
     )
     p = signal_set(
         "p",

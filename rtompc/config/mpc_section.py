@@ -226,7 +226,7 @@ class MpcSection(Section):
     """Build IPOPT for a failed RTI step; false: cold starts by iterated SQP."""
     first_sqp_iterations: int = Field(default=30, ge=1, le=1000)
     """SQP iteration limit of a cold start without IPOPT."""
-    hard_bound_penalty: float = Field(default=1e4, gt=0)
+    hard_bound_penalty: float = Field(default=1e6, gt=0)
     """L1 penalty on the scaled violation of a hard CV bound at the first predicted node."""
 
     @field_validator("cvs", "mvs", mode="before")

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from mpc_helpers import plant_step
 
-from mpc import CvSpec, Discretisation, MvSpec, NmpcController, SolverKind
+from mpc import CvSpec, MvSpec, NmpcController, RobustSpec, SolverKind
 from mpc.do_mpc_backend import DoMpcController
 from mpc.presets import do_mpc_cstr_config
 from plant_models.errors import ConfigError
@@ -70,7 +70,8 @@ def test_robust_closed_loop_agrees_with_do_mpc(cstr):
 @pytest.mark.parametrize(
     ("overrides", "field"),
     [
-        ({"discretisation": Discretisation.RK4}, "discretisation"),
+        ({"robust": RobustSpec((("alpha", (1.0, 1.1)),), probabilities=((0.7, 0.3),))},
+         "probabilities"),
         ({"control_horizon_steps": 5}, "control_horizon_steps"),
         ({"mvs": (MvSpec("f_dil", max_rate_per_s=1e-6),)}, "max_rate_per_s"),
         ({"cvs": (CvSpec("t_r", zone=(400.0, 410.0), zone_weight=1.0),)}, "zone"),
