@@ -343,7 +343,12 @@ class MpcConfig:
     """QP iteration limit: HPIPM iterations; for qpOASES the working-set changes (at least
     10 per QP variable)."""
     codegen: bool = False
-    """Compile the QP data function to C (needs a C compiler; falls back if none)."""
+    """Compile to C (needs a C compiler; falls back if none): the QP data function on the
+    whole-horizon path; the per-stage functions, in the background, on the stage-structured
+    path (see :mod:`mpc.stage_codegen`)."""
+    codegen_budget_s: float = 120.0
+    """Estimated gcc time above which a stage function is not compiled (estimated from the
+    generated C's size before gcc starts)."""
     qp_solver: QpSolver = QpSolver.AUTO
     """QP method of the RTI solver (see :class:`QpSolver`)."""
     transcription: Transcription = Transcription.AUTO
@@ -446,6 +451,8 @@ class MpcConfig:
                               f"got {self.robust_horizon}")
         if not isinstance(self.ipopt_fallback, bool):
             raise ConfigError(f"ipopt_fallback: expected true/false, got {self.ipopt_fallback!r}")
+        if _finite(self.codegen_budget_s, "codegen_budget_s") < 0:
+            raise ConfigError(f"codegen_budget_s: must be >= 0, got {self.codegen_budget_s}")
         pen = _finite(self.hard_bound_penalty, "hard_bound_penalty")
         if pen <= 0:
             raise ConfigError(f"hard_bound_penalty: must be > 0, got {pen}")

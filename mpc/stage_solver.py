@@ -26,6 +26,7 @@ from numpy.typing import NDArray
 
 from mpc.config import QpSolver
 from mpc.solvers import SolveOutcome, _Buffered, _hpipm_status
+from mpc.stage_codegen import BackgroundCompiler
 from mpc.stage_condensing import CONDENSE_MAX_VARIABLES, StageCondenser
 from mpc.stagewise import StageProblem
 from plant_models.results import SolveStatus
@@ -68,6 +69,13 @@ class StageRtiSolver:
         self._stage = _Buffered(sp.stage.map(n_st, "serial"))
         self._term = _Buffered(sp.terminal.map(ns, "serial"))
         self._out = _Buffered(sp.outputs.map(n + 1, "serial"))
+        self.compiled: list[str] = []
+        """Stage functions running as compiled C (swapped in when the background gcc is done)."""
+        self._codegen: BackgroundCompiler | None = None
+        if cfg.codegen:
+            self._codegen = BackgroundCompiler(
+                {"dyn": sp.dyn, "stage": sp.stage, "term": sp.terminal}, cfg.codegen_budget_s
+            )
         # index arrays: node blocks of z
         self._ix = off[st][:, None] + np.arange(nxb)[None, :]  # X of stage nodes
         self._iu = off[st][:, None] + nxb + np.arange(nub)[None, :]  # U of stage nodes
@@ -263,6 +271,8 @@ class StageRtiSolver:
         solver: str = "rti",
     ) -> tuple[SolveOutcome, StageIterate | None]:
         """Up to ``iterations`` SQP iterations from ``it``; never raises."""
+        if self._codegen is not None:
+            self._swap_compiled()
         sp = self.sp
         cfg = sp.config
         nx, nu, nxb = sp.nx, sp.nu, sp.nxb
@@ -418,6 +428,24 @@ class StageRtiSolver:
         return SolveOutcome(
             final, z, total_iter, message, solver, self.trajectories(new, pn, f_val)
         ), new
+
+    def _swap_compiled(self) -> None:
+        """Put compiled stage functions in place of the interpreted ones, once available."""
+        assert self._codegen is not None
+        done = self._codegen.ready()
+        if done is None:
+            return
+        self._codegen = None
+        sp = self.sp
+        sizes = {"dyn": sp.n_stage_nodes, "stage": sp.n_stage_nodes, "term": sp.n_scenarios}
+        for key, fun in done.items():
+            old: _Buffered = getattr(self, f"_{key}")
+            new = _Buffered(fun.map(sizes[key], "serial"))
+            for a, b in zip(new.args, old.args, strict=True):
+                a[:] = b
+            setattr(self, f"_{key}", new)
+            self.compiled.append(key)
+        log.info("stage functions compiled: %s", ", ".join(self.compiled) or "none")
 
     def _relax_ub(self, ubw: NDArray[np.float64]) -> NDArray[np.float64]:
         out = ubw.copy()

@@ -10,6 +10,8 @@ same CVODES plant from do-mpc's initial state.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from mpc_helpers import plant_step
@@ -70,8 +72,7 @@ def test_robust_closed_loop_agrees_with_do_mpc(cstr):
 @pytest.mark.parametrize(
     ("overrides", "field"),
     [
-        ({"robust": RobustSpec((("alpha", (1.0, 1.1)),), probabilities=((0.7, 0.3),))},
-         "probabilities"),
+        ({"economic_stage_cost": lambda y, u: -y["c_b"]}, "economic_stage_cost"),
         ({"control_horizon_steps": 5}, "control_horizon_steps"),
         ({"mvs": (MvSpec("f_dil", max_rate_per_s=1e-6),)}, "max_rate_per_s"),
         ({"cvs": (CvSpec("t_r", zone=(400.0, 410.0), zone_weight=1.0),)}, "zone"),
@@ -81,3 +82,9 @@ def test_robust_closed_loop_agrees_with_do_mpc(cstr):
 def test_backend_rejects_what_do_mpc_cannot_do(cstr, overrides, field):
     with pytest.raises(ConfigError, match=field):
         DoMpcController(cstr, do_mpc_cstr_config(**overrides))
+
+
+def test_backend_rejects_scenario_probabilities(cstr):
+    rob = RobustSpec((("alpha", (1.0, 1.1)),), probabilities=((0.7, 0.3),))
+    with pytest.raises(ConfigError, match="probabilities"):
+        DoMpcController(cstr, replace(do_mpc_cstr_config(robust=True), robust=rob))

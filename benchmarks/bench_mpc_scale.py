@@ -1,0 +1,320 @@
+"""Benchmark: the NMPC at industrial size against do-mpc, in one process, same problem and plant.
+
+Cases (``--case``, default all):
+
+- ``poly``, ``poly-robust``: do-mpc's ``examples/industrial_poly`` (10 states, 3 inputs,
+  economic cost -m_P, the example's hard state bounds; robust: 9 branches),
+  ``mpc.presets.industrial_poly_config``;
+- ``column-rk4``, ``column-colloc``: Skogestad's column A (82 states), N = 30, 1 min
+  samples, RK4 with 16 substeps / Radau collocation of degree 1, a purity step
+  (x_D 0.99 -> 0.995, x_B 0.01 -> 0.005), ``mpc.presets.column_a_config``; do-mpc gets the
+  same problem (for RK4: a discrete do-mpc model of the same RK4 map);
+- ``cstr``: do-mpc's CSTR example (nominal), as ``bench_mpc_cstr.py``, with the cache-cold
+  figure added;
+- ``scaling``: build time, peak memory and step time against the number of states
+  (column with 5 .. 125 stages: 10 .. 250 states, N = 30) and against the horizon
+  (column A, N = 10 .. 100), plotted into ``docs/img/nmpc_scaling.png``.
+
+Every closed-loop case runs both controllers on their own copy of the plant (CVODES) and
+prints per-step wall time (median / p95 / max in ms, first step excluded: both solve it to
+convergence), tight-loop (steps back to back) and cache-cold (a 32 MB sweep and a dense
+product between every two steps, as I/O and the historian do on a plant), the ratio of the
+medians, our build time and peak memory (measured in a fresh interpreter), the steps that
+fell back (cold re-solve) and IPOPT runs (none: ``ipopt_fallback=False``).
+
+Usage::
+
+    .venv/bin/python benchmarks/bench_mpc_scale.py [--case poly ...] [--steps 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import resource
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mpc import CvSpec, MpcConfig, NmpcController
+from mpc.config import Discretisation
+from mpc.presets import column_a_config, do_mpc_cstr_config, industrial_poly_config
+from plant_models.library import load
+from plant_models.model import PlantModel
+
+ROOT = Path(__file__).resolve().parents[1]
+_SINK = np.zeros(4_000_000)  # 32 MB swept between steps in the cache-cold runs
+_MAT = np.random.default_rng(0).random((300, 300))
+
+
+def _other_work() -> None:
+    """What runs between two controller steps on a plant (I/O, historian): evicts caches."""
+    _SINK[:] += 1.0
+    float((_MAT @ _MAT).sum())
+
+
+@dataclass
+class Case:
+    """One closed-loop benchmark problem."""
+
+    name: str
+    plant: str
+    plant_params: dict[str, Any]
+    config: MpcConfig
+    steps: int
+    x0: Callable[[PlantModel], np.ndarray] | None = None
+
+
+def _peak_build(plant: str, params: dict[str, Any], cfg: MpcConfig, q: Any) -> None:
+    """In a fresh interpreter: build time and peak RSS increase of our controller."""
+    model = load(plant, **params)
+    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    t0 = time.perf_counter()
+    NmpcController(model, cfg)
+    q.put(
+        (
+            time.perf_counter() - t0,
+            (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) / 1024.0,
+        )
+    )
+
+
+def build_cost(plant: str, params: dict[str, Any], cfg: MpcConfig) -> tuple[float, float]:
+    """(build seconds, peak MB above the interpreter with the model loaded)."""
+    ctx = mp.get_context("spawn")
+    q = ctx.Queue()
+    p = ctx.Process(target=_peak_build, args=(plant, params, cfg, q))
+    p.start()
+    out = q.get(timeout=1800)
+    p.join()
+    return out
+
+
+def _stats(v: list[float]) -> str:
+    a = 1e3 * np.asarray(v)
+    return f"{np.median(a):9.2f}{np.percentile(a, 95):9.2f}{a.max():9.2f}"
+
+
+def closed_loop(case: Case, cold: bool, peer: bool = True) -> dict[str, Any]:
+    """Run ours and do-mpc side by side; per-step times, fallbacks, final states."""
+    from mpc.do_mpc_backend import DoMpcController
+
+    model = load(case.plant, **case.plant_params)
+    cfg = case.config
+    ours = NmpcController(model, cfg)
+    ref = DoMpcController(model, cfg) if peer else None
+    dt = cfg.sample_time_s
+    xa = case.x0(model) if case.x0 else model.nominal.x.copy()
+    xb = xa.copy()
+    u0 = model.nominal.u
+    ta: list[float] = []
+    tb: list[float] = []
+    ca_: list[float] = []
+    cb: list[float] = []
+    solvers: list[str] = []
+    ref_fail = 0
+    for k in range(case.steps):
+        if cold:
+            _other_work()
+        t0, c0 = time.perf_counter(), time.process_time()
+        ra = ours.step(xa, u_prev=u0 if k == 0 else None)
+        ta.append(time.perf_counter() - t0)
+        ca_.append(time.process_time() - c0)
+        if ra.u is None:
+            raise RuntimeError(f"{case.name} step {k}: ours {ra.status.value} {ra.message}")
+        solvers.append(ra.solver)
+        xa = model.simulate(xa, [ra.u], dt).x[-1]
+        if ref is not None:
+            if cold:
+                _other_work()
+            t0, c0 = time.perf_counter(), time.process_time()
+            rb = ref.step(xb, u_prev=u0 if k == 0 else None)
+            tb.append(time.perf_counter() - t0)
+            cb.append(time.process_time() - c0)
+            if rb.u is None:
+                ref_fail += 1
+                break
+            xb = model.simulate(xb, [rb.u], dt).x[-1]
+    return {
+        "ta": ta,
+        "tb": tb,
+        "solvers": solvers,
+        "fallbacks": ours.fallbacks,
+        "xa": xa,
+        "xb": xb,
+        "ref_fail": ref_fail,
+        "ours": ours,
+        "model": model,
+    }
+
+
+def report(case: Case, peer: bool = True) -> None:
+    """Print the table of one case (tight and cache-cold)."""
+    build_s, peak_mb = build_cost(case.plant, case.plant_params, case.config)
+    print(f"\n== {case.name}: N = {case.config.horizon_steps}, {case.steps} closed-loop steps ==")
+    for cold in (False, True):
+        t0 = time.perf_counter()
+        r = closed_loop(case, cold, peer)
+        ours = r["ours"]
+        if not cold:
+            qp = (
+                ours._stage.qp_solver.value
+                if ours._stage is not None
+                else (ours._rti.qp_solver.value if ours._rti is not None else "-")
+            )
+            print(
+                f"ours: {ours.transcription.value} transcription, QP {qp}; build "
+                f"{build_s:.2f} s, peak +{peak_mb:.0f} MB (fresh interpreter)"
+            )
+        label = "cache-cold" if cold else "tight"
+        print(f"  {label:<11}{'median':>9}{'p95':>9}{'max':>9}   [ms per step, first excluded]")
+        print(f"  {'ours':<11}{_stats(r['ta'][1:])}")
+        if r["tb"]:
+            print(f"  {'do-mpc':<11}{_stats(r['tb'][1:])}")
+            ratio = np.median(r["tb"][1:]) / np.median(r["ta"][1:])
+            print(
+                f"  ratio of medians (do-mpc / ours): {ratio:.1f}x;  do-mpc first step "
+                f"{1e3 * r['tb'][0]:.0f} ms, ours {1e3 * r['ta'][0]:.0f} ms"
+            )
+        n_ipopt = r["solvers"].count("ipopt")
+        print(
+            f"  fallbacks (cold re-solves): {r['fallbacks']}; IPOPT runs: {n_ipopt}; "
+            f"steps by {sorted(set(r['solvers']))}; do-mpc failures: {r['ref_fail']}; "
+            f"wall {time.perf_counter() - t0:.0f} s"
+        )
+        if r["tb"] and not cold:
+            model = r["model"]
+            dx = np.abs(r["xa"] - r["xb"]) / np.maximum(np.abs(model.x.nominal), 1e-12)
+            print(
+                f"  final states, largest difference / nominal: {dx.max():.2e} "
+                f"({model.x.names[int(dx.argmax())]})"
+            )
+
+
+def _column_cfg(disc: Discretisation, n: int = 30) -> MpcConfig:
+    cvs = (
+        CvSpec("x_d", weight=1.0, target=0.995, cost_scale=1e-3),
+        CvSpec("x_b", weight=1.0, target=0.005, cost_scale=1e-3),
+    )
+    return column_a_config(discretisation=disc, horizon_steps=n, cvs=cvs)
+
+
+def cases(steps: int) -> dict[str, Case]:
+    """The closed-loop cases."""
+    return {
+        "cstr": Case(
+            "do-mpc CSTR, nominal",
+            "van_de_vusse",
+            {"parameters": "do_mpc"},
+            replace(do_mpc_cstr_config(), ipopt_fallback=False),
+            max(steps, 30),
+        ),
+        "poly": Case(
+            "industrial_poly, nominal", "industrial_poly", {}, industrial_poly_config(), steps
+        ),
+        "poly-robust": Case(
+            "industrial_poly, robust (9 branches)",
+            "industrial_poly",
+            {},
+            industrial_poly_config(robust=True),
+            steps,
+        ),
+        "column-rk4": Case(
+            "column A, RK4 x 16",
+            "distillation_column_a",
+            {},
+            _column_cfg(Discretisation.RK4),
+            steps,
+        ),
+        "column-colloc": Case(
+            "column A, Radau collocation degree 1",
+            "distillation_column_a",
+            {},
+            _column_cfg(Discretisation.COLLOCATION),
+            steps,
+        ),
+    }
+
+
+def _step_time(plant: str, params: dict[str, Any], cfg: MpcConfig, steps: int = 8) -> float:
+    case = Case("scale", plant, params, cfg, steps)
+    r = closed_loop(case, cold=False, peer=False)
+    return float(np.median(r["ta"][1:]))
+
+
+def scaling(out: Path) -> None:
+    """Build time, peak memory and step time vs nx and vs N; PNG to ``out``."""
+    rows_nx = []
+    for stages in (5, 11, 21, 41, 81, 125):
+        params = {"n_stages": stages}
+        cfg = _column_cfg(Discretisation.RK4)
+        b, m = build_cost("distillation_column_a", params, cfg)
+        s = _step_time("distillation_column_a", params, cfg)
+        rows_nx.append((2 * stages, b, m, s))
+        print(f"nx {2 * stages:4d}: build {b:6.2f} s, peak +{m:6.0f} MB, step {1e3 * s:8.1f} ms")
+    rows_n = []
+    for n in (10, 30, 60, 100):
+        cfg = _column_cfg(Discretisation.RK4, n)
+        b, m = build_cost("distillation_column_a", {}, cfg)
+        s = _step_time("distillation_column_a", {}, cfg)
+        rows_n.append((n, b, m, s))
+        print(f"N {n:4d}: build {b:6.2f} s, peak +{m:6.0f} MB, step {1e3 * s:8.1f} ms")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(2, 3, figsize=(12, 6.5))
+    for row, (data, xlabel) in enumerate(
+        ((rows_nx, "states nx (column, N = 30)"), (rows_n, "horizon N (column A, nx = 82)"))
+    ):
+        arr = np.array(data)
+        for col, (idx, ylabel, scale) in enumerate(
+            ((1, "build time [s]", 1.0), (2, "peak memory [MB]", 1.0), (3, "RTI step [ms]", 1e3))
+        ):
+            ax = axes[row, col]
+            ax.plot(arr[:, 0], arr[:, idx] * scale, "o-")
+            ax.set_xlabel(xlabel)
+            ax.set_ylabel(ylabel)
+            ax.grid(True, alpha=0.3)
+    fig.suptitle("Stage-structured NMPC on Skogestad's column (RK4 x 16, condensed QP)")
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=90)
+    print(f"plot: {out}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--case",
+        action="append",
+        default=None,
+        choices=["cstr", "poly", "poly-robust", "column-rk4", "column-colloc", "scaling"],
+    )
+    parser.add_argument("--steps", type=int, default=15, help="closed-loop steps per case")
+    parser.add_argument("--png", type=Path, default=ROOT / "docs" / "img" / "nmpc_scaling.png")
+    args = parser.parse_args()
+    warnings.simplefilter("ignore")
+    import os
+
+    print(f"load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    chosen = args.case or ["cstr", "poly", "poly-robust", "column-rk4", "column-colloc", "scaling"]
+    all_cases = cases(args.steps)
+    for name in chosen:
+        if name == "scaling":
+            scaling(args.png)
+        else:
+            report(all_cases[name])
+    print(f"load average at end: {os.getloadavg()[0]:.1f}")
+    print("Wall times on a machine with load average > 2 are inflated by waiting for a core;"
+          " the CPU-time ratio is the load-independent one.")
+
+
+if __name__ == "__main__":
+    main()
