@@ -168,6 +168,7 @@ def mpc_config(cfg: AppConfig) -> tuple[MpcConfig, SolverKind]:
             rti_step_tol=m.rti_step_tol,
             qp_max_iter=m.qp_max_iter,
             codegen=m.codegen,
+            codegen_budget_s=m.codegen_budget_s,
             qp_solver=m.qp_solver,
         )
     except ConfigError as exc:

@@ -208,7 +208,11 @@ class MpcSection(Section):
     qp_max_iter: int = Field(default=100, ge=1, le=10000)
     """QP iteration limit."""
     codegen: bool = False
-    """Compile the QP data function to C (needs gcc)."""
+    """Compile to C (needs gcc): the QP data function (whole-horizon) or the per-stage
+    functions in the background (stage-structured)."""
+    codegen_budget_s: float = Field(default=120.0, ge=0)
+    """Estimated gcc time (from the generated C's size, before gcc starts) above which a
+    stage function stays interpreted."""
     cvs: list[CvConfig] = []
     """Controlled variables (``[[mpc.cvs]]``), each with an objective."""
     mvs: list[MvConfig] = []
