@@ -25,8 +25,8 @@ historian (:class:`rtompc.historian.Historian`) gets one row per sample, with
 "plan_sample": k}`` so that back-off segments can be skipped later.
 
 The test is driven like ``rtompc run`` drives a plant: REMOTE is requested
-without waiting (asked again every sample until granted; the plan does not
-advance meanwhile), the heartbeat counter is written every sample (so the
+without waiting (asked again every sample until granted; nothing is written and
+the plan does not advance meanwhile; a refused write makes it ask again), the heartbeat counter is written every sample (so the
 plant's watchdog sees a live controller), and each write's result is checked.
 A :class:`StepTestControl` pauses (MVs back to their start values, plan
 position frozen), resumes and stops the test from outside (signal handlers,
@@ -44,7 +44,7 @@ from typing import Any, Protocol
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from interfaces.plantio import PlantIO, PlantMode, WriteResult, WriteStatus
+from interfaces.plantio import MvWriteStatus, PlantIO, PlantMode, WriteResult, WriteStatus
 from plant_models.errors import ConfigError, PlantIOError
 from plant_models.samples import ControlMove, Quality
 from rtompc.step_types import (
@@ -194,14 +194,34 @@ async def run_step_test(
     try:
         await run.loop()
     finally:
-        # return the MVs to their start values, whatever happened
-        try:
-            await io.write(ControlMove(time_s=math.nan, u=u0, names=mvs))
-        except Exception as exc:  # noqa: BLE001 - report, never mask the original error
-            _log.error("step test: MVs could not be returned to their start values: %s", exc)
+        problem = await _return_to_start(io, u0, mvs)
+        if problem:
+            run.events.append(problem)
+            run.message = f"{run.message}; {problem}" if run.message else problem
     if run.status is not StepTestStatus.COMPLETED:
         _log.warning("step test %s: %s", run.status.value, run.message)
     return run.data()
+
+
+async def _return_to_start(io: PlantIO, u0: NDArray, mvs: tuple[str, ...]) -> str:
+    """Write the start values (asking for REMOTE again and retrying up to 3 times when the
+    plant refuses); "" when done, else what went wrong. Never raises."""
+    why = ""
+    for attempt in range(3):
+        try:
+            if attempt:
+                await io.request_mode(remote=True)
+            wr = await io.write(ControlMove(time_s=math.nan, u=u0, names=mvs))
+            if wr.status in (WriteStatus.VERIFIED, WriteStatus.MISMATCH):
+                return ""
+            why = f"{wr.status.value}: {wr.message}"
+        except Exception as exc:  # noqa: BLE001 - report, never mask the original error
+            why = str(exc)
+        await asyncio.sleep(min(1.0, io.sample_time_s))
+    _log.error("step test: MVs could not be returned to their start values: %s", why)
+    return (
+        f"MVs NOT returned to their start values {dict(zip(mvs, u0.tolist(), strict=True))}: {why}"
+    )
 
 
 class _Run:
@@ -306,7 +326,10 @@ class _Run:
         paused = self.control.paused
         hold = self.backing or paused or not self.remote
         target = self.u0.copy() if hold else self.u0 + self.dev[self.k_plan]
-        wr = await io.write(ControlMove(time_s=meas.time_s, u=target, names=self.mvs))
+        if self.remote:
+            wr = await io.write(ControlMove(time_s=meas.time_s, u=target, names=self.mvs))
+        else:  # a plant in LOCAL refuses writes: do not send any, ask for REMOTE next sample
+            wr = _not_written(meas.time_s, self.mvs, target)
         accepted = wr.status in (WriteStatus.VERIFIED, WriteStatus.MISMATCH)
         if accepted:
             self.failures = 0
@@ -316,7 +339,8 @@ class _Run:
             if self.failures >= settings.max_write_failures:
                 self.status = StepTestStatus.ABORTED
                 self.message = (
-                    f"{self.failures} writes refused in a row ({wr.status.value}: {wr.message})"
+                    f"{self.failures} samples in a row without an accepted write "
+                    f"({wr.status.value}: {wr.message})"
                 )
                 return False
         await io.heartbeat((self.sample + 1) % 2**32)
@@ -405,6 +429,20 @@ def _next_switch(dev: NDArray, k: int) -> int:
     return len(dev)
 
 
+def _not_written(time_s: float, mvs: tuple[str, ...], target: NDArray) -> WriteResult:
+    nan = np.full(len(mvs), np.nan)
+    return WriteResult(
+        time_s=time_s,
+        names=mvs,
+        status=WriteStatus.REJECTED,
+        requested=target.copy(),
+        written=nan,
+        readback=nan.copy(),
+        message="not written: the plant has not granted REMOTE (asked again every sample)",
+        mv_status=tuple(MvWriteStatus.NOT_WRITTEN for _ in mvs),
+    )
+
+
 def _append_history(
     historian: _Recorder,
     sample: int,
@@ -430,7 +468,7 @@ def _append_history(
             written=[float(v) for v in wr.written],
             readback=[float(v) for v in wr.readback],
             mv_status=[m.value for m in wr.mv_status],
-            write_status=wr.status.value,
+            write_status="not_remote" if wr.message.startswith("not written") else wr.status.value,
             message=f"step test: {state}",
             extra={
                 "step_test": True,

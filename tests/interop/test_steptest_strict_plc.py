@@ -1,0 +1,155 @@
+"""``rtompc steptest`` against the strict PLC stand-in (node-opcua, S7-like), in real time.
+
+The PLC (tests/interop/node/strict_plc.js) starts in LOCAL, grants REMOTE only on an
+edge of its mode request, refuses writes in LOCAL, drops to LOCAL when the
+heartbeat stops changing for 10 s, takes value-only writes in the nodes' declared
+types (the pump speed on an Int16 node in r/min, the valve in %, the heater in
+kW). The app config is written by ``rtompc config init --from-server`` (the
+user's path); the plan moves the pump (doublet +-100 r/min) and the valve (GBN
++-5 %) for 24 s and holds the heater (not in test).
+
+Checked: the test asks for REMOTE and gets it without waiting (no write before it
+is granted); the heartbeat keeps the PLC's watchdog quiet for the whole test;
+when the operator takes the PLC to LOCAL mid-test, the refused writes are
+recorded per MV, REMOTE is asked again and the plan goes on; the test completes
+(exit 0) and every MV is back at its start value on the PLC.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from strict_plc import StrictPlc
+
+from rtompc.cli import main
+
+pytestmark = [pytest.mark.interop, pytest.mark.opcua, pytest.mark.timeout(240)]
+
+MODEL = f"{Path(__file__).resolve().parent / 'strict_plc.py'}:strict_plc_model"
+MAP = (
+    "level=DB1.LT100",
+    "t_tank=DB1.TT100",
+    "t_in=DB1.TT101",
+    "valve=DB2.XV100_SP",
+    "valve=DB3.XV100_POS",
+    "pump=DB2.P100_SP",
+    "pump=DB3.P100_PV",
+    "heater=DB2.JH100_SP",
+    "heater=DB3.JH100_PV",
+)
+
+PLAN = """
+duration = "24 s"
+lead_in = "2 s"
+moves = "simultaneous"
+
+[[mv]]
+name = "pump"
+signal = "step"
+amplitude = "100 r/min"
+min_switch_time = "6 s"
+
+[[mv]]
+name = "valve"
+signal = "gbn"
+amplitude = "5 %"
+min_switch_time = "2 s"
+
+[[mv]]
+name = "heater"
+in_test = false
+
+[[cv]]
+name = "level"
+lower = "20 cm"
+upper = "240 cm"
+guard_band = "2 cm"
+"""
+
+
+def _config(plc: StrictPlc, tmp_path: Path) -> Path:
+    out = tmp_path / "plc.toml"
+    argv = ["config", "init", MODEL, "--from-server", plc.endpoint, "--out", str(out)]
+    for m in MAP:
+        argv += ["--map", m]
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        assert main(argv) == 0
+    head = out.read_text().split("\n[loop]", 1)[0]  # [plant] and [transport] as init wrote them
+    out.write_text(head + '\n[loop]\nsample_time_s = 1.0\n\n[historian]\npath = "plc.sqlite"\n')
+    return out
+
+
+def _rows(db: Path) -> list[tuple]:
+    if not db.exists():
+        return []
+    with contextlib.closing(sqlite3.connect(db)) as con:
+        try:
+            return con.execute(
+                "SELECT cycle, write_status, mv_status__pump, plant_mode FROM cycles ORDER BY cycle"
+            ).fetchall()
+        except sqlite3.OperationalError:
+            return []
+
+
+def test_steptest_on_a_strict_plc_survives_a_drop_to_local(strict_plc_factory, tmp_path) -> None:
+    plc = strict_plc_factory(watchdog_s=10.0)
+    start = plc.state()
+    cfg = _config(plc, tmp_path)
+    (tmp_path / "plan.toml").write_text(PLAN)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "rtompc",
+            "steptest",
+            cfg.name,
+            "plan.toml",
+            "--json",
+            "--print-every",
+            "0",
+        ],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while len(_rows(tmp_path / "plc.sqlite")) < 8 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert plc.state()["mode"] == 1  # REMOTE granted to the test
+        plc.take_local("operator took the unit")
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, out + err[-3000:]
+    summary = json.loads(out[out.index("{") :])
+    assert summary["status"] == "completed"
+    rows = _rows(tmp_path / "plc.sqlite")
+    status = [r[1] for r in rows]
+    # nothing is written before the PLC grants REMOTE ("not_remote": no write sent)
+    granted = status.index("verified")
+    assert set(status[:granted]) <= {"not_remote"} and granted <= 3
+    assert "rejected" in status  # the write the PLC refused in LOCAL is in the record ...
+    first_bad = status.index("rejected")
+    back = first_bad + status[first_bad:].index("verified")
+    assert set(status[first_bad + 1 : back]) <= {"not_remote"} and back - first_bad <= 4
+    # ... REMOTE was asked again at once, and every other write verified: the heartbeat kept
+    # the PLC's 10 s watchdog quiet over the whole test (24 s of plan)
+    assert set(status[granted:first_bad]) == {"verified"} and set(status[back:]) == {"verified"}
+    assert len(rows) >= 24
+    state = plc.state()
+    # back at the start values: the engine takes them from the actuator feedback it reads at
+    # the start (the drive's speed feedback is an Int16 in r/min: one count of rounding)
+    tol = {"pump": 1.0, "valve": 1e-3, "heater": 1e-3}
+    for mv in ("pump", "valve", "heater"):
+        assert state["sp"][mv] == pytest.approx(start["sp"][mv], abs=tol[mv]), mv
