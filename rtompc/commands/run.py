@@ -83,7 +83,7 @@ async def run_app(
         if tags is not None
         else StatusFormatter(model, cv_limits)
     )
-    recorders: list[Any] = [_Printer(every, fmt)]
+    recorders: list[Any] = [_Printer(every, fmt), *build.rto_recorders(target_source)]
     try:
         hist = build.historian(cfg, ms.plant, io.measurement_names)
     except (OSError, sqlite3.Error) as exc:

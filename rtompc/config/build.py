@@ -359,6 +359,23 @@ def rto_source(cfg: AppConfig, ms: Models) -> Any:
         raise fail(cfg, ("rto",), str(exc)) from None
 
 
+class SteadyGateFeed:
+    """A loop Recorder feeding each cycle's measurement to the ``economic`` RTO's steady-state
+    gate (the scenario runner feeds it itself)."""
+
+    def __init__(self, source: Any) -> None:
+        self.source = source
+
+    def append(self, record: Any) -> None:
+        """Observe one cycle."""
+        self.source.observe(record.measurement)
+
+
+def rto_recorders(source: Any) -> list[Any]:
+    """Recorders the RTO target source needs in a ``ControlLoop`` (none for the RTO stage)."""
+    return [SteadyGateFeed(source)] if hasattr(source, "observe") else []
+
+
 def economics_spec(cfg: AppConfig) -> Any:
     """``[economics]`` as the scenario runner's EconomicsSpec (None without it)."""
     from rtompc.scenarios.spec import EconomicsSpec

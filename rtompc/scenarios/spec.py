@@ -4,8 +4,8 @@ A :class:`ScenarioSpec` says which plant is simulated (and how it differs from
 the controller's model), how the controller, estimator and optional RTO are
 configured, what happens during the run (timed :class:`Event` objects), how the
 plant is reached (:class:`TransportSpec`) and when the run passes
-(:class:`Criterion`). :mod:`rtompc.scenarios.loader` builds it from TOML and
-validates it; :mod:`rtompc.scenarios.runner` runs it.
+(:class:`Criterion`). :func:`rtompc.config.build_scenario.scenario_spec` builds it from a
+validated :class:`rtompc.config.ScenarioConfig`; :mod:`rtompc.scenarios.runner` runs it.
 """
 
 from __future__ import annotations

@@ -155,6 +155,30 @@ def test_rto_section_runs_in_rtompc_run(tmp_path: Path, capsys: pytest.CaptureFi
     assert updates is not None and int(updates.group(1)) >= 2, out
 
 
+def test_rto_steady_gate_is_fed_in_rtompc_run(tmp_path: Path) -> None:
+    """The economic RTO's steady-state gate sees every cycle's measurement in ``run``."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from plant_models.samples import Measurement, Quality
+    from rtompc.config import build, load_app
+
+    cfg = load_app(_write(tmp_path, _app(extra=RTO + "steady_window_s = 240.0\n")))
+    source = build.rto_source(cfg, build.models(cfg))
+    feeds = build.rto_recorders(source)
+    assert len(feeds) == 1
+    assert source.steady()[0] is False  # window empty
+    names = ("c_a", "c_b", "t_r", "t_k")
+    for k in range(12):
+        m = Measurement(
+            20.0 * k, names, np.array([2140.0, 1090.0, 387.3, 386.0]), (Quality.GOOD,) * 4
+        )
+        for f in feeds:
+            f.append(SimpleNamespace(measurement=m))
+    assert source.steady() == (True, "")
+
+
 def test_rto_every_n_without_rto_is_a_load_error(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
