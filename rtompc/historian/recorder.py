@@ -271,6 +271,8 @@ class HistorianRecorder:
                     self._write_held()
                 if time.monotonic() >= self._next_retention:
                     self._retention()
+            except Exception as exc:  # noqa: BLE001 - the writer must outlive its own bugs
+                self._failed(f"writer error: {type(exc).__name__}: {exc}")
             finally:
                 with self._cv:
                     self._busy = False
