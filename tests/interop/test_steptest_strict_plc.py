@@ -8,11 +8,13 @@ kW). The app config is written by ``rtompc config init --from-server`` (the
 user's path); the plan moves the pump (doublet +-100 r/min) and the valve (GBN
 +-5 %) for 24 s and holds the heater (not in test).
 
-Checked: the test asks for REMOTE and gets it without waiting (no write before it
-is granted); the heartbeat keeps the PLC's watchdog quiet for the whole test;
-when the operator takes the PLC to LOCAL mid-test, the refused writes are
-recorded per MV, REMOTE is asked again and the plan goes on; the test completes
-(exit 0) and every MV is back at its start value on the PLC.
+Checked, driving the running command with signals as an engineer would: nothing
+is written before REMOTE is granted; the heartbeat keeps the PLC's watchdog quiet
+for the whole test; when the operator takes the PLC to LOCAL mid-test, the refused
+write is recorded, REMOTE is asked again and the plan goes on; SIGUSR1 pauses (MVs
+at their start values, recorded as paused), SIGUSR2 resumes (the plan moves
+again), SIGINT (Ctrl-C) stops: exit 0, status "stopped", and every MV is back at
+its start value on the PLC.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -93,17 +96,26 @@ def _rows(db: Path) -> list[tuple]:
     with contextlib.closing(sqlite3.connect(db)) as con:
         try:
             return con.execute(
-                "SELECT cycle, write_status, mv_status__pump, plant_mode FROM cycles ORDER BY cycle"
+                "SELECT cycle, write_status, json_extract(extra, '$.paused'), requested__pump, "
+                "requested__valve FROM cycles ORDER BY cycle"
             ).fetchall()
         except sqlite3.OperationalError:
             return []
 
 
-def test_steptest_on_a_strict_plc_survives_a_drop_to_local(strict_plc_factory, tmp_path) -> None:
+def _wait_rows(db: Path, n: int, proc: subprocess.Popen[str]) -> None:
+    deadline = time.monotonic() + 60
+    while len(_rows(db)) < n and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.1)
+    assert len(_rows(db)) >= n, f"the step test did not reach sample {n}"
+
+
+def test_steptest_on_a_strict_plc_local_pause_resume_stop(strict_plc_factory, tmp_path) -> None:
     plc = strict_plc_factory(watchdog_s=10.0)
     start = plc.state()
     cfg = _config(plc, tmp_path)
     (tmp_path / "plan.toml").write_text(PLAN)
+    db = tmp_path / "plc.sqlite"
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -122,19 +134,23 @@ def test_steptest_on_a_strict_plc_survives_a_drop_to_local(strict_plc_factory, t
         text=True,
     )
     try:
-        deadline = time.monotonic() + 60
-        while len(_rows(tmp_path / "plc.sqlite")) < 8 and time.monotonic() < deadline:
-            time.sleep(0.2)
+        _wait_rows(db, 6, proc)
         assert plc.state()["mode"] == 1  # REMOTE granted to the test
         plc.take_local("operator took the unit")
-        out, err = proc.communicate(timeout=120)
+        _wait_rows(db, 10, proc)
+        proc.send_signal(signal.SIGUSR1)  # pause
+        _wait_rows(db, 14, proc)
+        proc.send_signal(signal.SIGUSR2)  # resume
+        _wait_rows(db, 19, proc)
+        proc.send_signal(signal.SIGINT)  # stop, as Ctrl-C does
+        out, err = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == 0, out + err[-3000:]
     summary = json.loads(out[out.index("{") :])
-    assert summary["status"] == "completed"
-    rows = _rows(tmp_path / "plc.sqlite")
+    assert summary["status"] == "stopped" and summary["message"] == "stopped by SIGINT"
+    rows = _rows(db)
     status = [r[1] for r in rows]
     # nothing is written before the PLC grants REMOTE ("not_remote": no write sent)
     granted = status.index("verified")
@@ -144,9 +160,15 @@ def test_steptest_on_a_strict_plc_survives_a_drop_to_local(strict_plc_factory, t
     back = first_bad + status[first_bad:].index("verified")
     assert set(status[first_bad + 1 : back]) <= {"not_remote"} and back - first_bad <= 4
     # ... REMOTE was asked again at once, and every other write verified: the heartbeat kept
-    # the PLC's 10 s watchdog quiet over the whole test (24 s of plan)
+    # the PLC's 10 s watchdog quiet over the whole test
     assert set(status[granted:first_bad]) == {"verified"} and set(status[back:]) == {"verified"}
-    assert len(rows) >= 24
+    # paused between the signals: the MVs at their start values (pump in r/min on the wire)
+    paused = [r for r in rows if r[2]]
+    assert 2 <= len(paused) <= 8
+    pump0 = paused[0][3]
+    assert all(r[3] == pump0 and r[4] == paused[0][4] for r in paused)
+    assert pump0 * 60 == pytest.approx(start["sp"]["pump"], abs=1.0)
+    assert any(r[3] != pump0 for r in rows[rows.index(paused[-1]) + 1 :])  # moving again
     state = plc.state()
     # back at the start values: the engine takes them from the actuator feedback it reads at
     # the start (the drive's speed feedback is an Int16 in r/min: one count of rounding)
