@@ -559,8 +559,12 @@ class ControlLoop:
     def _held_after_write(
         wr: WriteResult, accepted: NDArray[np.bool_], u_plant: NDArray[np.float64]
     ) -> NDArray[np.float64]:
-        """What the plant holds after a write: read-back where known, else the accepted
-        written value, else what it held before."""
+        """What the plant holds after a write: the transport's ``held`` when it gives one,
+        else the read-back where known, else the accepted written value, else what it held
+        before."""
+        held_by_io = np.asarray(getattr(wr, "held", ()), dtype=float)
+        if held_by_io.shape == u_plant.shape:
+            return np.where(np.isfinite(held_by_io), held_by_io, u_plant)
         held = np.where(accepted & np.isfinite(wr.written), wr.written, u_plant)
         return np.where(np.isfinite(wr.readback), wr.readback, held)
 

@@ -132,9 +132,11 @@ async def run_app(
             outcome = RunOutcome(ExitCode.STARTUP, f"transport: {exc}")
             raise StartupError(f"{path}: transport: {exc}") from None
         try:
+            _check_nodes(io, cfg, run_mode)
             await _check_clock(io, cfg, settings)
         except StartupError as exc:
             outcome = RunOutcome(ExitCode.STARTUP, str(exc))
+            await io.close()
             raise
         try:
             stats = await loop.run(n)
@@ -163,9 +165,28 @@ async def run_app(
     return outcome, stats
 
 
+def _check_nodes(io: Any, cfg: AppConfig, mode: Mode) -> None:
+    """The transport's connect-time node checks (data type, access level, EURange vs MV
+    limits): errors before an ON run (nothing written), warnings in SHADOW and OFF."""
+    problems = list(getattr(io, "node_problems", ()))
+    if not problems:
+        return
+    text = "; ".join(str(p) for p in problems)
+    if mode is Mode.ON:
+        raise StartupError(
+            f"{cfg.source or 'config'}: transport.tags: {len(problems)} node problem(s), "
+            f"nothing written: {text}"
+        )
+    print(
+        f"warning: transport.tags: {len(problems)} node problem(s) (an ON run would refuse "
+        f"to start): {text}",
+        flush=True,
+    )
+
+
 async def _check_clock(io: Any, cfg: AppConfig, settings: LoopSettings) -> None:
     """Refuse to start when the loop's clock settings disagree with the server's."""
-    info = getattr(io, "clock_info", None)
+    info = getattr(io, "server_clock", None)
     if info is None:
         return
     clock = await info()
