@@ -145,7 +145,7 @@ def check_clock(
         and not math.isclose(server_speed, speed, rel_tol=1e-3)
     ):
         problems.append(
-            f"loop.speed = {speed:g} but the server runs at {server_speed:g}x real time: "
-            "set loop.speed to the server's speed factor"
+            f"transport.speed = {speed:g} but the server runs at {server_speed:g}x real time: "
+            "set transport.speed to the server's speed factor"
         )
     return problems
