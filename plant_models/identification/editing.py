@@ -289,3 +289,46 @@ def _stack(
         c_list.append(cc)
         d_rows.append(np.zeros((1, nu)))
     return (sla.block_diag(*a_list), np.vstack(b_list), sla.block_diag(*c_list), np.vstack(d_rows))
+
+
+def template(
+    model: IdentifiedModel, gain_lower: NDArray | None = None, gain_upper: NDArray | None = None
+) -> str:
+    """A reviewable edits file for ``model``: what the identification chose, every channel's
+    gain (with its interval) and dead time, the edits commented out; it parses as it is."""
+    per_cv = model.info.get("order_per_cv", {})
+    chans = model.info.get("channels", {})
+    k = model.gain()
+    lines = [
+        "# Model edits for `rtompc sysid ... --edits THIS_FILE`: the choices of the identification",
+        f"# ({model.method}); uncomment and change what you know better, then identify again.",
+        "",
+    ]
+    for i, cv in enumerate(model.y_names):
+        order = per_cv.get(cv)
+        lines += [
+            f"[cv.{cv}]",
+            f"order = {order if order is not None else chr(34) + 'auto' + chr(34)}"
+            + ("" if order is not None else f"  # chosen: {model.nx} states for all CVs"),
+        ]
+        for j, mv in enumerate(model.u_names):
+            ch = chans.get(cv, {}).get(mv, {})
+            ci = ""
+            if gain_lower is not None and gain_upper is not None:
+                ci = f", interval [{gain_lower[i, j]:.4g}, {gain_upper[i, j]:.4g}]"
+            dead = ch.get("dead_time_s", model.delays[j] * model.sample_time_s)
+            lines += [
+                f"# [cv.{cv}.mv.{mv}]  # gain {k[i, j]:.4g}{ci}, dead time {dead:g} s",
+                "# gain = 0",
+                f'# sign = "{"+" if k[i, j] >= 0 else "-"}"',
+                f'# dead_time = "{dead:g} s"',
+            ]
+        lines.append("")
+    lines += [
+        "# [[ratio]]   gain(cv, mvs[0]) / gain(cv, mvs[1]) = value",
+        '# cv = "..."',
+        '# mvs = ["...", "..."]',
+        "# value = 1.0",
+        "",
+    ]
+    return "\n".join(lines)

@@ -7,6 +7,8 @@ parameter covariance; other methods: block bootstrap) and writes into one
 directory:
 
 - ``model.json`` (the identified model; ``plant_models.library.load`` reads it),
+- ``edits_template.toml`` (every channel's gain, interval and dead time, and the choices
+  made, as a model-edits file to review and pass back with ``--edits``),
 - ``report.json`` (the summary returned as a dict) and ``report.html`` (the same as a
   page with the plots embedded),
 - ``fit.png``, ``step_responses.png``, ``residuals.png``.
@@ -27,7 +29,7 @@ import numpy as np
 from plant_models.errors import ModelError
 from plant_models.identification.arx import fit_arx
 from plant_models.identification.data import IdData
-from plant_models.identification.editing import CvEdit, ModelEdits, identify_edited
+from plant_models.identification.editing import CvEdit, ModelEdits, identify_edited, template
 from plant_models.identification.fopdt import fit_fopdt
 from plant_models.identification.linear_model import IdentifiedModel
 from plant_models.identification.subspace import n4sid
@@ -220,6 +222,9 @@ def identify_to_directory(
             },
         }
         files["step_plot"] = str(plot_step_bands(bands, out / "step_responses.png"))
+    lo_hi = bands.gain_interval() if bands is not None else (None, None)
+    files["edits_template"] = str(out / "edits_template.toml")
+    (out / "edits_template.toml").write_text(template(model, *lo_hi))
     summary.update(extra or {})
     files["report"] = str(out / "report.json")
     files["html"] = str(out / "report.html")

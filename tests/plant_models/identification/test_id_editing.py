@@ -119,3 +119,27 @@ def test_bad_edits_name_the_edit(case) -> None:
         )
     with pytest.raises(ValueError, match="dead_time"):
         ModelEdits.model_validate({"cv": {"h1": {"mv": {"v1": {"dead_time": "-5 s"}}}}})
+
+
+def test_sysid_writes_a_reviewable_edits_file_that_applies(case, tmp_path) -> None:
+    import tomllib
+
+    from plant_models.identification.workflow import SysIdSettings, identify_to_directory
+
+    data, _ = case
+    summary = identify_to_directory(data, SysIdSettings(band_samples=0), tmp_path / "a")
+    text = (tmp_path / "a" / "edits_template.toml").read_text()
+    assert summary["files"]["edits_template"].endswith("edits_template.toml")
+    for cv in ("h1", "h2"):
+        for mv in ("v1", "v2"):
+            assert f"# [cv.{cv}.mv.{mv}]  # gain {summary['gain'][cv][mv]:.4g}" in text
+    # the engineer uncomments one edit: v2 does not act on h1
+    edited = text.replace("# [cv.h1.mv.v2]", "[cv.h1.mv.v2]").replace(
+        '# gain = 0\n# sign = "+"\n# dead_time = "0 s"\n\n[cv.h2]', "gain = 0\n\n[cv.h2]", 1
+    )
+    edits = ModelEdits.model_validate(tomllib.loads(edited))
+    assert edits.cv["h1"].mv["v2"].gain == 0
+    out = identify_to_directory(data, SysIdSettings(band_samples=0, edits=edits), tmp_path / "b")
+    assert out["gain"]["h1"]["v2"] == 0.0 and out["channels"]["h1"]["v2"]["edit"].startswith(
+        "gain zeroed"
+    )
