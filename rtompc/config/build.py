@@ -217,13 +217,20 @@ def supervision(cfg: AppConfig, model: PlantModel | None = None) -> SupervisionS
     measured = set(cfg.estimator.measured) if cfg.estimator is not None else None
     for i, m in enumerate(sec.measurements):
         if measured is not None and m.name not in measured:
-            raise fail(cfg, ("supervision", "measurements", i, "name"),
-                       f"{m.name!r} is not measured by the estimator",
-                       expected="one of " + ", ".join(sorted(measured)))
+            raise fail(
+                cfg,
+                ("supervision", "measurements", i, "name"),
+                f"{m.name!r} is not measured by the estimator",
+                expected="one of " + ", ".join(sorted(measured)),
+            )
     for i, a in enumerate(sec.mvs):
         if model is not None and a.name not in model.u:
-            raise fail(cfg, ("supervision", "mvs", i, "name"), f"{a.name!r} is not an MV",
-                       expected="one of " + ", ".join(model.u.names))
+            raise fail(
+                cfg,
+                ("supervision", "mvs", i, "name"),
+                f"{a.name!r} is not an MV",
+                expected="one of " + ", ".join(model.u.names),
+            )
     try:
         return SupervisionSettings(
             sensors=SensorSupervision(
@@ -231,16 +238,27 @@ def supervision(cfg: AppConfig, model: PlantModel | None = None) -> SupervisionS
                 accept_uncertain=sec.accept_uncertain,
                 frozen_samples=sec.frozen_samples,
                 innovation=InnovationConfig(
-                    cusum_k=sec.cusum_k, cusum_h=sec.cusum_h, nis_window=sec.nis_window,
-                    nis_alpha=sec.nis_alpha, clear_samples=sec.clear_samples,
+                    cusum_k=sec.cusum_k,
+                    cusum_h=sec.cusum_h,
+                    nis_window=sec.nis_window,
+                    nis_alpha=sec.nis_alpha,
+                    clear_samples=sec.clear_samples,
                     clear_band=sec.clear_band,
                 ),
                 signals={
                     m.name: MeasurementChecks(
-                        range=m.range, lower=m.lower, upper=m.upper, bad_status=m.bad_status,
-                        frozen=m.frozen, frozen_tolerance=m.frozen_tolerance, stale=m.stale,
-                        max_age_s=m.max_age_s, rate=m.rate, max_rate_per_s=m.max_rate_per_s,
-                        innovation=m.innovation, bias_limit=m.bias_limit,
+                        range=m.range,
+                        lower=m.lower,
+                        upper=m.upper,
+                        bad_status=m.bad_status,
+                        frozen=m.frozen,
+                        frozen_tolerance=m.frozen_tolerance,
+                        stale=m.stale,
+                        max_age_s=m.max_age_s,
+                        rate=m.rate,
+                        max_rate_per_s=m.max_rate_per_s,
+                        innovation=m.innovation,
+                        bias_limit=m.bias_limit,
                     )
                     for m in sec.measurements
                 },
@@ -249,8 +267,10 @@ def supervision(cfg: AppConfig, model: PlantModel | None = None) -> SupervisionS
                 enabled=sec.actuators,
                 mvs={
                     a.name: ActuatorCheck(
-                        enabled=a.enabled, time_constant_s=a.time_constant_s,
-                        deadband=a.deadband, detect_samples=a.detect_samples,
+                        enabled=a.enabled,
+                        time_constant_s=a.time_constant_s,
+                        deadband=a.deadband,
+                        detect_samples=a.detect_samples,
                         take_out_of_service=a.take_out_of_service,
                         retry_after_s=a.retry_after_s,
                     )

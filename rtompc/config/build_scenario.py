@@ -102,4 +102,5 @@ def scenario_spec(cfg: ScenarioConfig) -> ScenarioSpec:
         criteria=tuple(Criterion(i, c.kpi, c.op, c.threshold) for i, c in enumerate(cfg.criterion)),
         kpi=KpiSpec(dict(cfg.kpi.settling_band), cfg.kpi.settling_rel),
         supervision=supervision(cfg),
+        config=cfg,
     )

@@ -104,6 +104,17 @@ def check_scenario(
                     file,
                 )
             )
+    if cfg.rto is not None and cfg.rto.method.value != "economic":
+        for i, ev in enumerate(cfg.event):
+            if ev.kind is EventKind.PRICE:
+                out.append(
+                    Problem(
+                        ("event", i, "kind"),
+                        "price events need [rto] method = "
+                        "'economic' (the RTO stage keeps the prices of the file)",
+                        file,
+                    )
+                )
     for i, f in enumerate(cfg.fault):
         out.extend(_event(("fault", i), f.as_event(), duration, plant, model, opcua, file))
     for cv in cfg.kpi.settling_band:
@@ -138,7 +149,8 @@ def check_scenario(
                     f"KPI {cr.kpi!r} is not produced by this scenario (a CV "
                     "KPI needs a setpoint or a limit on that CV, profit needs [economics])",
                     file,
-                    expected="one of " + ", ".join(sorted(available))
+                    expected="one of "
+                    + ", ".join(sorted(available))
                     + f", or detect_s.<signal>:<reason> with a reason in {', '.join(flag_reasons())}",
                 )
             )

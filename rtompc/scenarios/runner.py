@@ -67,6 +67,23 @@ class _RecordingController:
         return getattr(self.inner, name)
 
 
+class _StageSource:
+    """The RTO stage (two-step / modifier adaptation) as the runner's RTO: it keeps its own
+    steady-state window (filled when the loop calls it); prices are fixed by the file."""
+
+    def __init__(self, stage: Any) -> None:
+        self.stage = stage
+
+    def update(self, *args: Any, **kwargs: Any) -> Any:
+        return self.stage.update(*args, **kwargs)
+
+    def observe(self, measurement: Any) -> None:
+        """The stage samples the plant when the loop calls it."""
+
+    def set_prices(self, prices: Any) -> None:  # pragma: no cover - refused at load
+        raise EngineError("price events need [rto] method = 'economic'")
+
+
 def _cv_names(spec: ScenarioSpec, model: PlantModel) -> tuple[str, ...]:
     """CVs to record: configured CVs, outputs given setpoints by events, RTO hand-off CVs."""
     names = [c.name for c in spec.mpc.cvs]
@@ -104,11 +121,17 @@ async def run_scenario_async(spec: ScenarioSpec) -> ScenarioResult:
     else:
         estimator = ExtendedKalmanFilter(model, est_cfg, x0=est_x0)
     prices = dict(spec.economics.prices) if spec.economics is not None else {}
-    rto = (
-        ScenarioRto(model, spec.economics, spec.rto, dt)
-        if (spec.rto is not None and spec.economics is not None)
-        else None
-    )
+    rto: Any = None
+    if spec.rto is not None and spec.economics is not None:
+        if spec.config is not None and spec.config.rto is not None:
+            from rtompc.config import build
+
+            # the same RTO layer as `rtompc run`: method and RTO model from [rto]
+            rto = build.rto_source(spec.config, build.models(spec.config))
+            if not hasattr(rto, "observe"):
+                rto = _StageSource(rto)
+        else:
+            rto = ScenarioRto(model, spec.economics, spec.rto, dt)
     ideal = IdealProfit(plant, spec.economics) if spec.economics is not None else None
     sp_y = {c.name: c.target for c in spec.mpc.cvs if c.target is not None}
     sp_u = {m.name: m.target for m in spec.mpc.mvs if m.target is not None}

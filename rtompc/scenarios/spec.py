@@ -331,6 +331,9 @@ class ScenarioSpec:
     kpi: KpiSpec = field(default_factory=KpiSpec)
     supervision: SupervisionSettings = field(default_factory=SupervisionSettings)
     """Sensor and actuator supervision (``[supervision]``; every check on by default)."""
+    config: Any = None
+    """The :class:`rtompc.config.ScenarioConfig` this spec was built from (None for a spec
+    made in code); the runner builds the RTO layer from it (``[rto] method`` and ``model``)."""
     """KPI settings."""
 
     @property

@@ -298,3 +298,20 @@ duration_s = "1 min"
     assert spec.events[0].magnitude == pytest.approx(2.0)  # a bias is a difference: 2 K
     assert spec.events[1].value == pytest.approx(1000.0)
     assert spec.events[2].duration_s == 60.0
+
+
+def test_scenarios_run_the_rto_method_of_the_file(tmp_path: Path) -> None:
+    """[rto] method and model mean the same in a scenario as in `rtompc run`."""
+    from rtompc.scenarios.runner import run_scenario
+
+    text = (ROOT / "scenarios" / "wo_rto_mismatch.toml").read_text()
+    text = text.replace("duration_s = 3600.0", "duration_s = 600.0").replace(
+        "[rto]\nevery_s = 600.0",
+        '[rto]\nmethod = "modifier_adaptation"\nevery_n = 1\nmodel = { name = "williams_otto_2r" }'
+        '\nhandoff_mvs = ["f_b", "t_r"]\nsteady_signals = ["x_p", "x_g"]\nwindow_samples = 12',
+    )
+    text = text.replace('handoff_mvs = ["f_b", "t_r"]\n\n[[criterion]]', "\n[[criterion]]", 1)
+    p = tmp_path / "ma.toml"
+    p.write_text(text)
+    result = run_scenario(p)
+    assert any("waiting for steady state" in e for e in result.events), result.events[:5]
