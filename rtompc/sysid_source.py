@@ -12,9 +12,11 @@ own record (``IdData.segments``):
   MVs were driven by the CVs, not by the plan), when a CV's quality is not
   ``good`` or its value is missing, or when an MV was not written; the record is
   cut there, and stretches shorter than ``min_record_samples`` are left out;
-- each run is put in deviations around its own start (the mean of its first
-  ``initial_samples`` kept samples), so tests at slightly different points
-  merge; the model's operating point is the first run's.
+- every run is put in deviations around the first run's start (the mean of its
+  first ``initial_samples`` kept samples): the operating point of the model.
+  Each record gets its own initial state in the fit, so a run that starts while
+  the unit still moves (right after another test) is fine; runs at different
+  operating points need separate models.
 
 MVs default to those the step test moved (``mvs_in_test`` in the run's meta),
 CVs to the test's CVs; both can be given. Units come from the run's meta
@@ -125,11 +127,11 @@ def historian_data(
                 )
             if not records:
                 continue
-            t0, u0r, y0r = records[0]
-            k0 = max(1, min(initial_samples, len(t0)))
-            u_op, y_op = u0r[:k0].mean(axis=0), y0r[:k0].mean(axis=0)
-            if op is None:
-                op = (u_op, y_op)
+            if op is None:  # the first run's start is the operating point of every run
+                t0, u0r, y0r = records[0]
+                k0 = max(1, min(initial_samples, len(t0)))
+                op = (u0r[:k0].mean(axis=0), y0r[:k0].mean(axis=0))
+            u_op, y_op = op
             units = info.meta.get("units", {})
             for t, u, y in records:
                 parts.append(

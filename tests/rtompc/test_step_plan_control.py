@@ -185,3 +185,32 @@ def test_the_guides_plan_and_edits_load(tank, tmp_path: Path) -> None:
     edits_text = chapter.split("```toml\n# edits.toml\n", 1)[1].split("```", 1)[0]
     edits = ModelEdits.model_validate(tomllib.loads(edits_text))
     assert edits.cv["h1"].mv["v2"].gain == 0 and edits.cv["h2"].mv["v1"].dead_time == 10.0
+
+
+async def test_two_step_tests_merge_into_one_identification(tank, tmp_path: Path) -> None:
+    """Two 60-minute tests (other seeds) in one historian file, identified together."""
+    from plant_models.identification import n4sid
+
+    io = InProcessPlantIO(tank, DT)
+    hist = Historian(tmp_path / "h.sqlite", HistorianLayout.for_model(tank, io.measurement_names))
+    runs = []
+    for seed in (5, 6):
+        text = PLAN.format(duration="60 min", moves="simultaneous", upper="19 cm")
+        plan = load_plan(
+            _write(tmp_path, text.replace("seed = 2", f"seed = {seed}")), tank, sample_time_s=DT
+        )
+        runs.append(
+            hist.begin_run(
+                "steptest", mode="on", meta={"mvs_in_test": ["v1", "v2"], "cvs": ["h1", "h2"]}
+            )
+        )
+        async with io:
+            await run_step_test(io, plan.deviations, plan.settings, historian=hist)
+        hist.end_run("done")
+    hist.close()
+    one = historian_data(tmp_path / "h.sqlite", runs[:1])
+    both = historian_data(tmp_path / "h.sqlite", runs)
+    assert both.runs == tuple(runs) and both.data.segments == (one.data.n_samples,)
+    assert both.data.n_samples == 2 * one.data.n_samples == 1440
+    fit = n4sid(both.data, order=4)  # (noise-free nonlinear data: no order evidence)
+    np.testing.assert_allclose(fit.model.gain(), tank.linearize().gain(), rtol=0.05)
