@@ -204,6 +204,7 @@ class ControlLoop:
         self._since_good = 0
         self._heartbeat = 0
         self._write_problem = ""
+        self._rescued = False
         self._cycle = 0
         self._stop = asyncio.Event()
         self.supervision = supervision if supervision is not None else SupervisionSettings()
@@ -430,6 +431,7 @@ class ControlLoop:
                 time_s=t_engine,
             )
             self.stats.solve_times_s.append(result.solve_time_s)
+            self._note_solver(result, events)
             if result.usable and result.u is not None:
                 u_move = np.asarray(result.u, dtype=float)
                 if self._since_good:
@@ -540,6 +542,22 @@ class ControlLoop:
         if self.io.lockstep:
             self.clock.step(settings.sample_time_s)
         return record
+
+    def _note_solver(self, result: MpcResult, events: list[str]) -> None:
+        """One line when a step needed another solver than the configured one, and when the
+        configured one is back (the first step's IPOPT warm start is not a rescue)."""
+        kind = getattr(getattr(self.controller, "solver_kind", None), "value", None)
+        if kind is None or not result.usable or not result.solver or self._cycle == 0:
+            return
+        if result.solver != kind and not self._rescued:
+            events.append(
+                f"solver rescue: {result.solver} instead of {kind}"
+                + (f" ({result.message})" if result.message else "")
+            )
+            self._rescued = True
+        elif result.solver == kind and self._rescued:
+            events.append(f"solver {kind} again")
+            self._rescued = False
 
     @staticmethod
     def _accepted(wr: WriteResult) -> NDArray[np.bool_]:
