@@ -6,7 +6,8 @@ process was stopped by SIGSTOP, the host froze, the event loop was blocked, a
 cycle overran), the missed slots are skipped and counted, and the next cycle
 starts at once in the current slot; a burst of back-to-back cycles (and of
 rate-limited moves) after a stall cannot happen; the grid is re-anchored there so
-the following cycle comes one whole period later. Every start's lateness is
+the following cycle comes one whole period later (also after a start more than half a
+period late), so no two cycles are less than half a period apart. Every start's lateness is
 returned as the cycle's jitter, stalls included.
 
 :class:`EngineClock` is the engine's run time in plant seconds: monotonic,
@@ -71,7 +72,9 @@ class Pacer:
         late = max(0.0, now - scheduled)
         skipped = int(late // self.period_s)
         slot = self._next + skipped
-        if skipped:  # re-anchor: the next cycle comes one whole period after this one
+        if skipped or late > 0.5 * self.period_s:
+            # re-anchor: the next cycle comes one whole period after this one, so two cycles
+            # (and two rate-limited moves) are never less than half a period apart
             self._start = now - slot * self.period_s
         self._next = slot + 1
         return Tick(slot=slot, late_s=late, skipped=skipped)

@@ -106,6 +106,17 @@ max_rate_per_s = {RATE["heater"]!r}
 [estimator]
 measured = ["level", "t_tank"]
 output_disturbances = ["level", "t_tank"]
+
+# the stand-in's actuators lag their setpoints (valve 2 s, pump 3 s, heater 5 s)
+[[supervision.mvs]]
+name = "valve"
+time_constant_s = 2.0
+[[supervision.mvs]]
+name = "pump"
+time_constant_s = 3.0
+[[supervision.mvs]]
+name = "heater"
+time_constant_s = 5.0
 {hist}"""
     )
     return path

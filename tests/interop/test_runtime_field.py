@@ -152,7 +152,7 @@ def test_sigstop_of_the_engine_gives_no_burst(
     starts = np.array([r["wall_time_s"] for r in rows])
     gaps = np.diff(starts)
     assert gaps.max() > 2.5  # the stall is in the record
-    assert np.all(gaps >= 0.6 * SAMPLE_S), f"two cycles {gaps.min() * 1e3:.0f} ms apart"
+    assert np.all(gaps >= 0.45 * SAMPLE_S), f"two cycles {gaps.min() * 1e3:.0f} ms apart"
     stall = int(np.argmax(gaps)) + 1
     assert rows[stall]["overrun"] == 1
     assert (

@@ -75,3 +75,16 @@ def test_engine_clock_monotonic_and_plant_clock_jumps() -> None:
     lock.step(20.0)
     assert "behind by 19 s" in watch2.check(1.0, lock.now(lockstep=True))
     assert watch.jumps == 1 and watch2.jumps == 1
+
+
+async def test_pacer_start_later_than_half_a_period_reanchors() -> None:
+    clock = FakeTime()
+    pacer = Pacer(1.0, clock=clock, sleep=clock.sleep)
+    await pacer.wait()
+    clock.t += 1.7  # cycle 0 overran by 0.7 s (e.g. the first solve)
+    t1 = clock.t
+    tick = await pacer.wait()
+    assert tick.skipped == 0 and tick.late_s == pytest.approx(0.7)
+    clock.t += 0.1
+    await pacer.wait()
+    assert clock.t == pytest.approx(t1 + 1.0)  # not 0.3 s later: no two moves in one period
