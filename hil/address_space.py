@@ -8,7 +8,9 @@ Layout, namespace ``urn:rtompc:hil`` (index resolved by URI)::
       Setpoints/<u signals>               Double, writable by controllers in REMOTE
       Status/sim_time_s, heartbeat (UInt32, writable), mode (Int32), mode_request
              (Int32, writable), watchdog_tripped, status_text, realtime_factor,
-             pacing_jitter_p99_s
+             pacing_jitter_p99_s, lockstep (Boolean), step_size_s (simulation step),
+             speed_factor (speed asked for; 0 in lockstep): a client checks its own
+             sample time and pacing against these three
       step(n_steps: UInt32) -> sim_time_s: Double     ns=i;s=<plant>.step
 
 Every variable has EngineeringUnits (EUInformation) and EURange properties.
@@ -52,6 +54,9 @@ STATUS_VARIABLES: dict[str, tuple[ua.VariantType, bool, str, float, float]] = {
     "status_text": (ua.VariantType.String, False, "1", 0.0, 0.0),
     "realtime_factor": (ua.VariantType.Double, False, "1", 0.0, INFINITE_RANGE),
     "pacing_jitter_p99_s": (ua.VariantType.Double, False, "s", 0.0, INFINITE_RANGE),
+    "lockstep": (ua.VariantType.Boolean, False, "1", 0.0, 1.0),
+    "step_size_s": (ua.VariantType.Double, False, "s", 0.0, INFINITE_RANGE),
+    "speed_factor": (ua.VariantType.Double, False, "1", 0.0, INFINITE_RANGE),
 }
 """The Status folder: variable name -> (type, writable, unit, EURange)."""
 

@@ -181,6 +181,12 @@ class HilServer:
         await self._publish(snap)
         await self._write(self.nodes.status["heartbeat"], 0, ua.VariantType.UInt32)
         await self._write(self.nodes.status["mode_request"], int(snap.mode), ua.VariantType.Int32)
+        lockstep = cfg.clock.mode is ClockMode.LOCKSTEP
+        await self._write(self.nodes.status["lockstep"], lockstep, ua.VariantType.Boolean)
+        await self._write(self.nodes.status["step_size_s"], float(self.simulator.sample_time_s),
+                          ua.VariantType.Double)
+        await self._write(self.nodes.status["speed_factor"], 0.0 if lockstep else cfg.clock.speed,
+                          ua.VariantType.Double)
         await server.start()
         if cfg.clock.mode is ClockMode.REALTIME:
             self._task = asyncio.create_task(self._run_realtime(), name="hil-clock")

@@ -14,21 +14,22 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from interfaces.limits import MoveLimits, limit_move
+from interfaces.limits import MoveLimits
+from interfaces.mv_writes import MvRule, judge_write, plan_write
 from interfaces.plantio import (
     LinkState,
     PlantIO,
     PlantMode,
+    ServerClock,
     WriteResult,
-    WriteStatus,
     move_vector,
-    readback_mismatches,
 )
 from plant_models.errors import ModelError, PlantIOError
 from plant_models.model import PlantModel
@@ -73,8 +74,10 @@ class InProcessPlantIO(PlantIO):
         self._p = model.resolve("p", p)
         self._u = np.clip(model.resolve("u", u0), model.u.lower, model.u.upper)
         self._limits = limits or MoveLimits.from_model(model)
+        self._rules = tuple(MvRule() for _ in model.u.names)
         self._method = Integrator(method) if not isinstance(method, Integrator) else method
         self._mode = PlantMode.REMOTE if start_remote else PlantMode.LOCAL
+        self._status_text = f"{self._mode.name} at start"
         self._time = 0.0
         self._connected = False
         self._faults: dict[str, InjectedFault] = {}
@@ -197,57 +200,37 @@ class InProcessPlantIO(PlantIO):
             source_time_s=np.full(len(self._u), self._time),
         )
 
-    async def write(self, move: ControlMove) -> WriteResult:
+    async def write(
+        self, move: ControlMove, *, in_service: Sequence[bool] | None = None
+    ) -> WriteResult:
         self._require()
         requested = move_vector(move, self.mv_names)
-        lim = limit_move(self._limits, requested, self._u, self._dt)
-        nan = np.full(len(requested), np.nan)
-        if self._mode is not PlantMode.REMOTE:
-            return WriteResult(
-                self._time,
-                self.mv_names,
-                WriteStatus.REJECTED,
-                requested,
-                nan,
-                self._u.copy(),
-                lim.clamped,
-                lim.rate_limited,
-                "plant is in LOCAL mode",
-            )
-        ok = np.isfinite(lim.applied)
-        if not ok.any():
-            return WriteResult(
-                self._time,
-                self.mv_names,
-                WriteStatus.NOTHING_TO_WRITE,
-                requested,
-                nan,
-                self._u.copy(),
-                lim.clamped,
-                lim.rate_limited,
-                "no finite MV value",
-            )
-        written = np.where(ok, lim.applied, np.nan)
-        # the plant enforces its own MV bounds, whatever the client's limits said
-        self._u = np.where(
-            ok, np.clip(lim.applied, self._model.u.lower, self._model.u.upper), self._u
+        reference = self._u.copy()
+        plan = plan_write(self._limits, self._rules, requested, reference, self._dt, in_service)
+        judge = partial(
+            judge_write,
+            plan,
+            time_s=self._time,
+            names=self.mv_names,
+            requested=requested,
+            reference=reference,
+            rules=self._rules,
+            rel_tol=1e-12,
+            abs_tol=0.0,
         )
-        bad = readback_mismatches(written, self._u, 1e-12, 0.0)
-        status = WriteStatus.MISMATCH if bad else WriteStatus.VERIFIED
-        message = "; ".join(
-            f"{self.mv_names[i]} wrote {written[i]:.6g}, plant holds {self._u[i]:.6g}" for i in bad
-        )
-        return WriteResult(
-            self._time,
-            self.mv_names,
-            status,
-            requested,
-            written,
-            self._u.copy(),
-            lim.clamped,
-            lim.rate_limited,
-            f"read-back differs: {message}" if bad else "",
-        )
+        send = plan.send
+        if self._mode is not PlantMode.REMOTE and send:
+            codes = ["BadInvalidState" if i in send else "" for i in range(len(requested))]
+            return judge(codes=codes, readback=self._u.copy(), note="plant is in LOCAL mode")
+        if send:
+            self._accept(send, plan.written)
+        codes = ["Good" if i in send else "" for i in range(len(requested))]
+        return judge(codes=codes, readback=self._u.copy())
+
+    def _accept(self, send: list[int], written: NDArray[np.float64]) -> None:
+        """The plant takes the written values of MVs ``send`` (clamped to its own MV bounds)."""
+        for i in send:
+            self._u[i] = float(np.clip(written[i], self._model.u.lower[i], self._model.u.upper[i]))
 
     async def heartbeat(self, counter: int) -> None:
         self._require()
@@ -255,13 +238,23 @@ class InProcessPlantIO(PlantIO):
 
     async def request_mode(self, remote: bool) -> PlantMode:
         self._require()
-        self._mode = PlantMode.REMOTE if remote else PlantMode.LOCAL
-        _log.info("in-process plant %s: mode %s", self._model.name, self._mode.name)
+        mode = PlantMode.REMOTE if remote else PlantMode.LOCAL
+        if mode is not self._mode:
+            self._status_text = f"{mode.name}: requested by the controller at {self._time:g} s"
+            _log.info("in-process plant %s: mode %s", self._model.name, mode.name)
+        self._mode = mode
         return self._mode
 
     async def mode(self) -> PlantMode:
         self._require()
         return self._mode
+
+    async def status_text(self) -> str:
+        self._require()
+        return self._status_text
+
+    async def server_clock(self) -> ServerClock:
+        return ServerClock(lockstep=True, step_s=self._dt, speed=None)
 
     async def advance(self, n_steps: int = 1) -> float:
         self._require()

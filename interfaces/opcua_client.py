@@ -22,29 +22,32 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import TypeVar
 
 import numpy as np
 from asyncua import ua
 from asyncua.ua.uaerrors import UaError
 
-from interfaces.limits import MoveLimits, limit_move
+from interfaces.limits import MoveLimits
+from interfaces.mv_writes import MvRule, judge_write, plan_write
+from interfaces.node_checks import NodeProblem, check_nodes
 from interfaces.opcua_link import OpcUaLink
-from interfaces.opcua_session import OpcUaSession, is_link_error
+from interfaces.opcua_session import INT_TYPES, OpcUaSession, is_link_error
 from interfaces.opcua_settings import OpcUaSettings, ReadMethod
 from interfaces.plantio import (
     LinkState,
     LockstepNotSupported,
+    MvWriteStatus,
     PlantIO,
     PlantMode,
+    ServerClock,
     WriteResult,
     WriteStatus,
     move_vector,
-    readback_mismatches,
 )
 from interfaces.quality import Issue, assess
 from interfaces.tagmap import Tag, TagMap
@@ -92,6 +95,7 @@ class OpcUaPlantIO(PlantIO):
         self._on_reconnect = on_reconnect
         self._link = OpcUaLink(settings, self._tags, self._on_open)
         self._reference = np.full(len(model.u), np.nan)
+        self._rules = tuple(MvRule.from_tag(t) for t in self._tags.setpoints)
         names = tuple(t.signal for t in self._tags.measurements)
         self._last = Measurement(
             0.0,
@@ -102,6 +106,11 @@ class OpcUaPlantIO(PlantIO):
         )
         self.issues: dict[str, tuple[Issue, ...]] = {}
         """Why each measured signal was not GOOD in the last read (empty tuple when GOOD)."""
+        self._status_text = ""
+        self.node_problems: list[NodeProblem] = []
+        """Connect-time node checks of the current session (:mod:`interfaces.node_checks`):
+        data type, access levels, EURange against the MV limits; empty when all fit. The
+        caller decides: an error before writing (ON), a warning when only reading (SHADOW)."""
         self.status_codes: dict[str, int] = {}
         """OPC UA status code of each measured signal in the last read (0: Good)."""
 
@@ -176,11 +185,24 @@ class OpcUaPlantIO(PlantIO):
 
     async def _on_open(self, session: OpcUaSession, reconnect: bool) -> None:
         """Prepare a new session before it is used: subscription, bumpless re-initialisation."""
+        self._rules = tuple(
+            MvRule.from_tag(t, vtype in INT_TYPES)
+            for t, vtype in zip(self._tags.setpoints, session.setpoint_types, strict=True)
+        )
         if self._settings.read_method is ReadMethod.SUBSCRIPTION:
             sim = [session.status["sim_time"]] if "sim_time" in session.status else []
             await session.subscribe(
                 session.measurements + sim, min(self._settings.sample_time_s, 0.1)
             )
+        problems = await check_nodes(session.client, self._tags, self._limits)
+        if problems != self.node_problems and problems:
+            _log.warning(
+                "%s: connect checks found %d problem(s): %s",
+                self._settings.endpoint,
+                len(problems),
+                "; ".join(str(p) for p in problems),
+            )
+        self.node_problems = problems
         act = await self._actuators(session)
         # Bumpless: rate limits start from what the plant holds now, not from our last write.
         good = np.array([q is Quality.GOOD for q in act.quality])
@@ -310,127 +332,73 @@ class OpcUaPlantIO(PlantIO):
         )
 
     # Writes ---------------------------------------------------------------
-    async def write(self, move: ControlMove) -> WriteResult:
+    async def write(
+        self, move: ControlMove, *, in_service: Sequence[bool] | None = None
+    ) -> WriteResult:
+        """Clamp, round and send the move in one batch, read the setpoints back, judge per MV.
+
+        A node the plant refuses (BadOutOfRange, BadInvalidState, ...) is REJECTED on its own;
+        the others of the batch count as written. :attr:`WriteResult.held` is what the plant
+        holds afterwards (read-back), and becomes the reference of the next rate limits.
+        """
         requested = move_vector(move, self.mv_names)
-        n = len(requested)
-        nan = np.full(n, np.nan)
-        lim = limit_move(self._limits, requested, self._reference, self.sample_time_s)
+        reference = self._reference.copy()
+        rules = self._rules
+        plan = plan_write(self._limits, rules, requested, reference, self.sample_time_s, in_service)
         session = self._session
-        t = self._last.time_s
+        judge = partial(
+            judge_write,
+            plan,
+            time_s=self._last.time_s,
+            names=self.mv_names,
+            requested=requested,
+            reference=reference,
+            rules=rules,
+            nodes=[str(t.node) for t in self._tags.setpoints],
+            rel_tol=self._settings.readback_rel_tol,
+            abs_tol=self._settings.readback_abs_tol,
+        )
         if session is None:
-            return WriteResult(
-                t,
-                self.mv_names,
-                WriteStatus.NOT_CONNECTED,
-                requested,
-                nan,
-                nan,
-                lim.clamped,
-                lim.rate_limited,
-                "link down: nothing written",
+            return judge(
+                codes=(),
+                readback=None,
+                failure=WriteStatus.NOT_CONNECTED,
+                note="link down: nothing written",
             )
-        idx = [i for i in range(n) if math.isfinite(lim.applied[i])]
-        if not idx:
-            return WriteResult(
-                t,
-                self.mv_names,
-                WriteStatus.NOTHING_TO_WRITE,
-                requested,
-                nan,
-                nan,
-                lim.clamped,
-                lim.rate_limited,
-                "no finite MV value and no held value",
-            )
-        tags = self._tags.setpoints
-        raw = [tags[i].to_raw(float(lim.applied[i])) for i in idx]
-        try:
-            codes = await self._call(
-                "write",
-                session,
-                session.write(
-                    [session.setpoints[i] for i in idx],
-                    raw,
-                    [session.setpoint_types[i] for i in idx],
-                ),
-            )
-        except PlantIOError as exc:
-            status = WriteStatus.NOT_CONNECTED if self._session is None else WriteStatus.REJECTED
-            return WriteResult(
-                t,
-                self.mv_names,
-                status,
-                requested,
-                nan,
-                nan,
-                lim.clamped,
-                lim.rate_limited,
-                str(exc),
-            )
-        written = nan.copy()
-        rejected = []
-        for i, code in zip(idx, codes, strict=True):
-            if code.is_good():
-                written[i] = lim.applied[i]
-            else:
-                rejected.append(f"{self.mv_names[i]}: {code.name}")
+        codes = [""] * len(requested)
+        idx = plan.send
+        if idx:
+            try:
+                answers = await self._call(
+                    "write",
+                    session,
+                    session.write(
+                        [session.setpoints[i] for i in idx],
+                        [float(plan.raw[i]) for i in idx],
+                        [session.setpoint_types[i] for i in idx],
+                    ),
+                )
+            except PlantIOError as exc:
+                lost = self._session is None
+                return judge(
+                    codes=codes,
+                    readback=None,
+                    note=str(exc),
+                    failure=WriteStatus.NOT_CONNECTED if lost else WriteStatus.REJECTED,
+                )
+            for i, code in zip(idx, answers, strict=True):
+                codes[i] = code.name
+        elif all(s is MvWriteStatus.NOT_WRITTEN for s in plan.skipped):
+            return judge(codes=codes, readback=None)
         try:
             rb = await self._call("read-back", session, session.read(session.setpoints))
         except PlantIOError as exc:
-            return WriteResult(
-                t,
-                self.mv_names,
-                WriteStatus.UNVERIFIED,
-                requested,
-                written,
-                nan,
-                lim.clamped,
-                lim.rate_limited,
-                str(exc),
-            )
-        readback = self._assess(tags, list(rb), time.time()).values
-        self._reference = np.where(np.isfinite(readback), readback, self._reference)
-        if rejected:
-            return WriteResult(
-                t,
-                self.mv_names,
-                WriteStatus.REJECTED,
-                requested,
-                written,
-                readback,
-                lim.clamped,
-                lim.rate_limited,
-                "rejected: " + "; ".join(rejected),
-            )
-        bad = readback_mismatches(
-            written, readback, self._settings.readback_rel_tol, self._settings.readback_abs_tol
-        )
-        if bad:
-            msg = "read-back differs: " + "; ".join(
-                f"{self.mv_names[i]} wrote {written[i]:.6g}, plant holds {readback[i]:.6g}"
-                for i in bad
-            )
-            return WriteResult(
-                t,
-                self.mv_names,
-                WriteStatus.MISMATCH,
-                requested,
-                written,
-                readback,
-                lim.clamped,
-                lim.rate_limited,
-                msg,
-            )
-        return WriteResult(
-            t,
-            self.mv_names,
-            WriteStatus.VERIFIED,
-            requested,
-            written,
-            readback,
-            lim.clamped,
-            lim.rate_limited,
-        )
+            result = judge(codes=codes, readback=None, note=str(exc))
+        else:
+            readback = self._assess(self._tags.setpoints, list(rb), time.time()).values
+            result = judge(codes=codes, readback=readback)
+        self._reference = np.where(np.isfinite(result.held), result.held, self._reference)
+        return result
 
     async def heartbeat(self, counter: int) -> None:
         session = self._session
@@ -447,6 +415,12 @@ class OpcUaPlantIO(PlantIO):
             _log.warning("heartbeat write refused: %s", code.name)
 
     async def request_mode(self, remote: bool) -> PlantMode:
+        """Write the mode request and return the mode the plant reports now (no waiting).
+
+        A PLC handles the request at its next scan, or refuses it and says why in its
+        status text: ask again on a later cycle. A request the plant refuses outright
+        (a Bad status on the write) raises :class:`PlantIOError` with the plant's text.
+        """
         session = self._require("request_mode")
         if "mode_request" not in session.status:
             return PlantMode.REMOTE
@@ -454,14 +428,12 @@ class OpcUaPlantIO(PlantIO):
             "mode request", session, session.write_status("mode_request", 1 if remote else 0)
         )
         if not code.is_good():
-            raise PlantIOError(f"{self._settings.endpoint}: mode request refused: {code.name}")
-        wanted = PlantMode.REMOTE if remote else PlantMode.LOCAL
-        deadline = time.monotonic() + self._settings.mode_timeout_s
-        current = await self.mode()
-        while current is not wanted and time.monotonic() < deadline:
-            await asyncio.sleep(0.02)
-            current = await self.mode()
-        return current
+            text = await self.status_text()
+            raise PlantIOError(
+                f"{self._settings.endpoint}: mode request refused: {code.name}"
+                + (f" ({text})" if text else "")
+            )
+        return await self.mode()
 
     async def mode(self) -> PlantMode:
         session = self._require("mode")
@@ -471,10 +443,62 @@ class OpcUaPlantIO(PlantIO):
         code = dv.StatusCode.value if dv.StatusCode is not None else 0
         value = dv.Value.Value if dv.Value is not None else None
         if code != 0 or value not in (0, 1):
+            name = ua.StatusCode(ua.UInt32(code)).name
             raise PlantIOError(
-                f"{self._settings.endpoint}: mode tag unreadable ({ua.StatusCode(ua.UInt32(code)).name}, {value!r})"
+                f"{self._settings.endpoint}: mode tag unreadable ({name}, {value!r})"
             )
         return PlantMode(int(value))
+
+    async def status_text(self) -> str:
+        """The plant's status text (the ``status_text`` tag), prefixed with ``watchdog tripped:``
+        when the ``watchdog_tripped`` tag says so and the text does not; ``""`` when unmapped.
+        While the link is down: the last text read."""
+        session = self._session
+        if session is None:
+            return self._status_text
+        names = [k for k in ("status_text", "watchdog_tripped") if k in session.status]
+        if not names:
+            return ""
+        try:
+            dvs = await self._call(
+                "read status text", session, session.read([session.status[k] for k in names])
+            )
+        except PlantIOError as exc:
+            _log.debug("%s", exc)
+            return self._status_text
+        values = {
+            k: dv.Value.Value if dv.Value is not None else None
+            for k, dv in zip(names, dvs, strict=True)
+        }
+        text = str(values.get("status_text") or "")
+        if values.get("watchdog_tripped") is True and "watchdog" not in text.lower():
+            text = f"watchdog tripped: {text}" if text else "watchdog tripped"
+        self._status_text = text
+        return text
+
+    async def server_clock(self) -> ServerClock:
+        """The plant's clock as its server publishes it (HIL Status folder): lockstep or not,
+        step size and speed factor; None for what the server does not publish."""
+        session = self._require("server_clock")
+        names = [
+            k for k in ("clock_lockstep", "clock_step_s", "clock_speed") if k in session.status
+        ]
+        if not names:
+            return ServerClock()
+        dvs = await self._call(
+            "read clock", session, session.read([session.status[k] for k in names])
+        )
+        values = {
+            k: dv.Value.Value if dv.Value is not None else None
+            for k, dv in zip(names, dvs, strict=True)
+        }
+        lockstep = values.get("clock_lockstep")
+        step, speed = values.get("clock_step_s"), values.get("clock_speed")
+        return ServerClock(
+            lockstep=bool(lockstep) if isinstance(lockstep, bool) else None,
+            step_s=float(step) if isinstance(step, int | float) else None,
+            speed=float(speed) if isinstance(speed, int | float) and not lockstep else None,
+        )
 
     async def advance(self, n_steps: int = 1) -> float:
         if not self._settings.lockstep:

@@ -123,7 +123,7 @@ class OpcUaLink:
         self._up.clear()
         self._down.set()
         self._lost.set()
-        _log.warning("link to %s lost: %s", self.settings.endpoint, self.last_error)
+        _log.warning("link to %s lost: %s; reconnecting", self.settings.endpoint, self.last_error)
 
     async def _on_lost(self, session: OpcUaSession, exc: Exception) -> None:
         self.lost(exc, session)
@@ -142,11 +142,19 @@ class OpcUaLink:
             ) from None
         if reconnect:
             self.reconnects += 1
+            outage = time.monotonic() - self.down_since if self.down_since is not None else 0.0
+            _log.info(
+                "link to %s back after %.1f s (reconnect %d)",
+                self.settings.endpoint,
+                outage,
+                self.reconnects,
+            )
+        else:
+            _log.info("connected to %s", self.settings.endpoint)
         self.session = session
         self.down_since = None
         self._down.clear()
         self._up.set()
-        _log.info("connected to %s%s", self.settings.endpoint, " (reconnect)" if reconnect else "")
 
     async def _supervise(self) -> None:
         settings = self.settings
@@ -166,8 +174,8 @@ class OpcUaLink:
                 try:
                     await self._open(reconnect=True)
                 except PlantIOError as exc:
-                    if str(exc) != self.last_error:
-                        _log.warning("reconnect to %s failed: %s", settings.endpoint, exc)
+                    # one line per state change: the loss was logged, the return will be
+                    _log.debug("reconnect to %s failed: %s", settings.endpoint, exc)
                     self.last_error = str(exc)
                     await asyncio.sleep(delay)
                     delay = min(2.0 * delay, settings.reconnect_max_delay_s)

@@ -22,7 +22,7 @@ from asyncua.common.subscription import DataChangeNotif, Subscription
 
 from interfaces.opcua_security import configure_client, connect_error
 from interfaces.opcua_settings import OpcUaSettings
-from interfaces.tagmap import NodeRef, TagMap
+from interfaces.tagmap import OPTIONAL_STATUS, NodeRef, StatusTags, TagMap
 from interfaces.units import server_unit_matches
 from plant_models.errors import PlantIOError
 
@@ -44,7 +44,7 @@ LINK_CODES = frozenset(
 )
 """Service results that mean the link (not one request) is gone."""
 
-_INT_TYPES = {
+INT_TYPES = {
     ua.VariantType.SByte,
     ua.VariantType.Byte,
     ua.VariantType.Int16,
@@ -54,6 +54,7 @@ _INT_TYPES = {
     ua.VariantType.Int64,
     ua.VariantType.UInt64,
 }
+"""Variant types of integer nodes (setpoints on them are rounded before the write)."""
 _FLOAT_TYPES = {ua.VariantType.Float, ua.VariantType.Double}
 
 
@@ -66,7 +67,7 @@ def is_link_error(exc: BaseException) -> bool:
 
 def value_only(value: float | int | bool, vtype: ua.VariantType) -> ua.DataValue:
     """A DataValue with only a value in ``vtype``: no source/server timestamp, no status."""
-    if vtype in _INT_TYPES:
+    if vtype in INT_TYPES:
         payload: Any = int(round(float(value)))
     elif vtype in _FLOAT_TYPES:
         payload = float(value)
@@ -191,16 +192,7 @@ class OpcUaSession:
         self.measurements = [self._nodeid(t.node) for t in self.tags.measurements]
         self.actuators = [self._nodeid(t.node) for t in self.tags.actuators]
         self.setpoints = [self._nodeid(t.node) for t in self.tags.setpoints]
-        for name in (
-            "heartbeat",
-            "mode",
-            "mode_request",
-            "sim_time",
-            "watchdog_tripped",
-            "status_text",
-            "plant_object",
-            "step_method",
-        ):
+        for name in StatusTags.__dataclass_fields__:
             ref = getattr(self.tags.status, name)
             if ref is not None:
                 self.status[name] = self._nodeid(ref)
@@ -229,7 +221,12 @@ class OpcUaSession:
         types: dict[str, ua.VariantType] = {}
         for (label, node), dv in zip(variables, dts, strict=True):
             code = dv.StatusCode.value if dv.StatusCode is not None else 0
-            if code != 0 or dv.Value is None or dv.Value.Value is None:
+            missing = code != 0 or dv.Value is None or dv.Value.Value is None
+            if missing and label.removeprefix("status.") in OPTIONAL_STATUS:
+                _log.debug("optional status node %s (%s) not on the server", label, node)
+                del self.status[label.removeprefix("status.")]
+                continue
+            if missing or dv.Value is None:
                 raise PlantIOError(
                     f"{self.settings.endpoint}: tag {label} ({node.to_string()}) is not a readable "
                     f"variable: {ua.StatusCode(ua.UInt32(code)).name}"
@@ -245,7 +242,7 @@ class OpcUaSession:
             types[label] = vtype
         self.setpoint_types = [types[f"setpoints.{t.signal}"] for t in self.tags.setpoints]
         for label, vtype in types.items():
-            if label.startswith("setpoints.") and vtype not in _INT_TYPES | _FLOAT_TYPES:
+            if label.startswith("setpoints.") and vtype not in INT_TYPES | _FLOAT_TYPES:
                 raise PlantIOError(f"tag {label}: declared type {vtype.name} is not numeric")
         self.status_types = {
             k[len("status.") :]: v for k, v in types.items() if k.startswith("status.")

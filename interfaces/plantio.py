@@ -19,9 +19,11 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from types import TracebackType
+from typing import NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
@@ -75,8 +77,22 @@ class MvWriteStatus(Enum):
     """The plant refused this node (the OPC UA status code is in the result's message)."""
     OUT_OF_SERVICE = "out_of_service"
     """Not written: the MV is out of service."""
+    DEADBAND = "deadband"
+    """Not written: the change from what the plant holds is inside the tag's deadband; the
+    plant keeps its value (a normal outcome, not a failure)."""
     NOT_WRITTEN = "not_written"
     """Not written: no finite value, no link, or the batch never reached the plant."""
+
+
+class ServerClock(NamedTuple):
+    """The plant's clock as the plant itself states it (None: not stated)."""
+
+    lockstep: bool | None = None
+    """True when the plant advances only when the controller steps it."""
+    step_s: float | None = None
+    """Plant time per step (lockstep) or per simulation step (real time), s."""
+    speed: float | None = None
+    """Plant seconds per wall second of a real-time plant (None in lockstep)."""
 
 
 class LockstepNotSupported(PlantIOError):
@@ -110,11 +126,23 @@ class WriteResult:
     codes: tuple[str, ...] = ()
     """Per MV OPC UA status code name of the write (``Good``, ``BadOutOfRange``; empty string
     where nothing was sent)."""
+    held: NDArray[np.float64] = field(default_factory=lambda: np.empty(0))
+    """Per MV, what the plant holds after this write, SI: the read-back where there is one,
+    else the written value of an accepted MV, else the value the transport knew before
+    (NaN: unknown). Rejected, out-of-service and deadband MVs keep the plant's value. This is
+    what the estimator and the controller must use as the applied input (empty from
+    transports that predate it)."""
 
     @property
     def ok(self) -> bool:
         """True when the plant holds what was written."""
         return self.status.ok
+
+    def mv(self, name: str) -> MvWriteStatus | None:
+        """The outcome for MV ``name`` (None when the transport gives no per-MV status)."""
+        if not self.mv_status:
+            return None
+        return self.mv_status[self.names.index(name)]
 
 
 @dataclass(frozen=True)
@@ -187,8 +215,15 @@ class PlantIO(ABC):
         return ()
 
     @abstractmethod
-    async def write(self, move: ControlMove) -> WriteResult:
-        """Clamp, write (value only, in the declared type) and verify a move by read-back."""
+    async def write(
+        self, move: ControlMove, *, in_service: Sequence[bool] | None = None
+    ) -> WriteResult:
+        """Clamp, write (value only, in the declared type) and verify a move by read-back.
+
+        Each MV gets its own outcome in :attr:`WriteResult.mv_status` (a PLC answers every
+        node of a batch on its own) and :attr:`WriteResult.held` says what the plant holds
+        now. MVs whose ``in_service`` entry is False are not written (``OUT_OF_SERVICE``).
+        """
 
     @abstractmethod
     async def heartbeat(self, counter: int) -> None:
@@ -196,11 +231,26 @@ class PlantIO(ABC):
 
     @abstractmethod
     async def request_mode(self, remote: bool) -> PlantMode:
-        """Ask the plant for REMOTE (``True``) or LOCAL mode; returns the mode it reports."""
+        """Ask the plant for REMOTE (``True``) or LOCAL mode; returns the mode it reports now.
+
+        Never waits for the plant to switch (a PLC handles the request at its next scan, or
+        refuses it): the caller asks again, or reads :meth:`mode`, on a later cycle. Why the
+        plant is in its mode is in :meth:`status_text`.
+        """
 
     @abstractmethod
     async def mode(self) -> PlantMode:
         """The plant's current mode."""
+
+    async def status_text(self) -> str:
+        """The plant's own words on its mode (e.g. ``"LOCAL: heartbeat watchdog tripped"``);
+        ``""`` when the transport has no such text."""
+        return ""
+
+    async def server_clock(self) -> ServerClock:
+        """The plant's clock as the plant states it (lockstep, step size, speed), so a run can
+        refuse a configuration that does not match; all None when the plant does not say."""
+        return ServerClock()
 
     async def advance(self, n_steps: int = 1) -> float:
         """Advance a lockstep plant by ``n_steps`` sample times; returns the new plant time.

@@ -126,6 +126,17 @@ class Tag:
     """Validity limit (SI): a read value below it is flagged BAD."""
     upper: float = math.inf
     """Validity limit (SI): a read value above it is flagged BAD."""
+    deadband: float = 0.0
+    """Setpoints: smallest change worth writing, in the tag's unit. A move closer than this to
+    what the plant holds is not sent (per-MV status ``deadband``); 0 writes every change."""
+    readback_tolerance: float | None = None
+    """Setpoints: largest difference between the written value and its read-back, in the tag's
+    unit, that still counts as held. None: the client's default (relative 1e-6, compared
+    with the value after integer rounding)."""
+    integer: bool | None = None
+    """Setpoints: round to whole units of the tag before writing (and compare the read-back
+    with the rounded value). None: round exactly when the node's declared DataType is an
+    integer type (Int16, UInt16, Int32, ...), as found at connect."""
     conversion: Conversion = field(init=False, repr=False, compare=False)
     """Affine map raw -> SI, derived from the units."""
 
@@ -135,6 +146,20 @@ class Tag:
         if math.isnan(self.lower) or math.isnan(self.upper) or self.lower > self.upper:
             raise ConfigError(
                 f"{where}: validity limits [{self.lower}, {self.upper}] are not a range"
+            )
+        if not (math.isfinite(self.deadband) and self.deadband >= 0):
+            raise ConfigError(
+                f"{where}.deadband: expected a number >= 0 in {self.unit}, got {self.deadband!r}"
+            )
+        tol = self.readback_tolerance
+        if tol is not None and not (math.isfinite(tol) and tol >= 0):
+            raise ConfigError(
+                f"{where}.readback_tolerance: expected a number >= 0 in {self.unit}, got {tol!r}"
+            )
+        write_only = self.deadband != 0.0 or tol is not None or self.integer is not None
+        if write_only and self.group is not TagGroup.SETPOINT:
+            raise ConfigError(
+                f"{where}: deadband, readback_tolerance and integer apply to setpoints only"
             )
 
     @property
@@ -175,6 +200,17 @@ class StatusTags:
     """Object that owns the lockstep method."""
     step_method: NodeRef | None = None
     """Method ``step(n_steps: UInt32) -> sim_time_s`` of a lockstep plant."""
+    clock_lockstep: NodeRef | None = None
+    """Boolean read: the plant advances only through its step method (optional on the server:
+    dropped at connect when the node does not exist)."""
+    clock_step_s: NodeRef | None = None
+    """Double read: plant seconds per simulation step (optional on the server)."""
+    clock_speed: NodeRef | None = None
+    """Double read: plant seconds per wall second asked of a real-time plant (optional)."""
+
+
+OPTIONAL_STATUS = ("clock_lockstep", "clock_step_s", "clock_speed")
+"""Status nodes a server may lack (older HIL servers, PLCs): left out at connect, not an error."""
 
 
 @dataclass(frozen=True)
@@ -270,6 +306,9 @@ class TagMap:
                 status_text=ref("Status.status_text"),
                 plant_object=NodeRef(namespace_uri, name),
                 step_method=ref("step"),
+                clock_lockstep=ref("Status.lockstep"),
+                clock_step_s=ref("Status.step_size_s"),
+                clock_speed=ref("Status.speed_factor"),
             ),
         )
 
@@ -287,10 +326,14 @@ class TagMap:
             t_r = { node = "s=DB1.T_R", unit = "degC", valid = [0.0, 250.0] }
             [transport.tags.setpoints]
             f_dil = { node = "s=DB2.F_SP", unit = "1/h" }
+            n_pump = { node = "s=DB2.N_SP", unit = "r/min", deadband = 2, readback_tolerance = 1 }
             [transport.tags.status]
             heartbeat = "s=DB3.HB"
 
         ``valid`` is in the tag's unit; without it the model signal's bounds apply.
+        Setpoints may also set ``deadband`` and ``readback_tolerance`` (in the tag's unit) and
+        ``integer`` (true/false; default: from the node's DataType at connect), see
+        :class:`Tag`.
         """
         known = {"namespace", "measurements", "setpoints", "actuators", "status"}
         _no_unknown(data, known, where)
@@ -365,7 +408,10 @@ def _tag(sig: Signal, group: TagGroup, entry: Any, default_ns: str | None, where
         entry = {"node": entry}
     if not isinstance(entry, Mapping):
         raise ConfigError(f"{where}: expected a node string or a table with 'node', got {entry!r}")
-    _no_unknown(entry, {"node", "namespace", "unit", "valid"}, where)
+    keys = {"node", "namespace", "unit", "valid"}
+    if group is TagGroup.SETPOINT:
+        keys |= {"deadband", "readback_tolerance", "integer"}
+    _no_unknown(entry, keys, where)
     node = _node({k: entry[k] for k in ("node", "namespace") if k in entry}, default_ns, where)
     unit = entry.get("unit", sig.unit)
     if not isinstance(unit, str):
@@ -382,7 +428,18 @@ def _tag(sig: Signal, group: TagGroup, entry: Any, default_ns: str | None, where
             raise ConfigError(f"{where}.valid: expected [low, high] in {unit}, got {valid!r}")
         lo, hi = sorted(conv.to_model(float(v)) for v in valid)
         lower, upper = lo, hi
-    return Tag(sig.name, node, group, unit, sig.unit, lower, upper)
+    write: dict[str, Any] = {}
+    for key in ("deadband", "readback_tolerance"):
+        if key in entry:
+            value = entry[key]
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ConfigError(f"{where}.{key}: expected a number in {unit}, got {value!r}")
+            write[key] = float(value)
+    if "integer" in entry:
+        if not isinstance(entry["integer"], bool):
+            raise ConfigError(f"{where}.integer: expected true or false, got {entry['integer']!r}")
+        write["integer"] = entry["integer"]
+    return Tag(sig.name, node, group, unit, sig.unit, lower, upper, **write)
 
 
 def _check_unit(tag: Tag, sig: Signal) -> None:

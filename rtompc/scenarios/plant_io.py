@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
 
 from interfaces.inprocess import InProcessPlantIO
-from interfaces.plantio import PlantMode, WriteResult, WriteStatus
+from interfaces.plantio import MvWriteStatus, PlantMode, WriteResult, WriteStatus
 from plant_models.samples import ControlMove, Measurement, Quality
 from rtompc.scenarios.spec import SensorFault
 
@@ -159,9 +160,12 @@ class ScenarioPlantIO(InProcessPlantIO):
             return dataclasses.replace(meas, quality=(Quality.BAD,) * len(meas.names))
         return meas
 
-    async def write(self, move: ControlMove) -> WriteResult:
+    async def write(
+        self, move: ControlMove, *, in_service: Sequence[bool] | None = None
+    ) -> WriteResult:
         if not self.connected:
             nan = np.full(len(self.mv_names), np.nan)
+            n = len(self.mv_names)
             return WriteResult(
                 self._time,
                 self.mv_names,
@@ -170,9 +174,12 @@ class ScenarioPlantIO(InProcessPlantIO):
                 nan,
                 nan,
                 message="link lost",
+                mv_status=(MvWriteStatus.NOT_WRITTEN,) * n,
+                codes=("",) * n,
+                held=self._u.copy(),
             )
         self._expire()
-        result = await super().write(move)
+        result = await super().write(move, in_service=in_service)
         # A stuck actuator ignores its setpoint: the PLC holds (and reads back) the written
         # setpoint, while the plant and the actuator feedback (read_actuators) keep the position.
         for mv, (held, _) in self._stuck.items():

@@ -90,7 +90,7 @@ async def test_address_space_follows_the_contract(shared: Bench, vdv) -> None:
         "Measurements": [*vdv.y.names, *vdv.d.names], "Actuators": list(vdv.u.names),
         "Setpoints": list(vdv.u.names),
         "Status": ["sim_time_s", "heartbeat", "mode", "mode_request", "watchdog_tripped", "status_text",
-                   "realtime_factor", "pacing_jitter_p99_s"],
+                   "realtime_factor", "pacing_jitter_p99_s", "lockstep", "step_size_s", "speed_factor"],
     }
     for folder, names in expected.items():
         assert folders[folder].nodeid == ua.NodeId(f"van_de_vusse.{folder}", bench.ns)
