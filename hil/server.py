@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import errno
 import logging
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -122,6 +124,27 @@ async def _stop_time_task(server: Server) -> None:
     iserver.time_task = None
 
 
+def _check_port_free(endpoint: str) -> None:
+    """Raise :class:`ConfigError` when the endpoint's address cannot be bound (port in use),
+    before asyncua would log a traceback about it."""
+    url = urlparse(endpoint)
+    host, port = url.hostname or "", int(url.port or 0)
+    try:
+        infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except OSError as exc:
+        raise ConfigError(f"endpoint {endpoint}: cannot resolve host {host!r}: {exc.strerror}") from None
+    for family, kind, proto, _, address in infos[:1]:
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as asyncio's server does
+            try:
+                probe.bind(address)
+            except OSError as exc:
+                if exc.errno == errno.EADDRINUSE:
+                    raise ConfigError(f"endpoint {endpoint}: port {port} on {host} is already in use "
+                                      "(another server running there? choose another --endpoint)") from None
+                raise ConfigError(f"endpoint {endpoint}: cannot listen there: {exc.strerror}") from None
+
+
 class HilServer:
     """A running (or ready to run) HIL OPC UA server around one simulator."""
 
@@ -136,6 +159,8 @@ class HilServer:
         self._last: dict[ua.NodeId, Any] = {}
         self._background: set[asyncio.Task[Any]] = set()
         self._stats_published = 0.0
+        self._plc_seen: tuple[ControlMode, str] | None = None
+        self._refused: dict[str, WriteOutcome] = {}
 
     # Lifecycle ------------------------------------------------------------------
     @property
@@ -151,8 +176,12 @@ class HilServer:
         return self._nodes
 
     async def start(self) -> None:
-        """Build the address space, listen, and start the clock."""
+        """Build the address space, listen, and start the clock.
+
+        Raises :class:`ConfigError` (one clear line) when the endpoint's port is taken.
+        """
         cfg = self.config
+        _check_port_free(cfg.endpoint)
         secure = cfg.security is not SecurityMode.NONE
         manager = HilUserManager(cfg.users) if secure else OpenUserManager()
         server = Server(user_manager=manager)  # type: ignore[arg-type]
@@ -304,6 +333,10 @@ class HilServer:
 
     async def _publish_plc(self, mode: ControlMode, tripped: bool, text: str,
                            src: dt.datetime | None = None) -> None:
+        if (mode, text) != self._plc_seen:
+            if self._plc_seen is not None:  # the start-up state is in the "ready" line
+                _log.info("%s: mode %s: %s", self.simulator.model.name, mode.name, text)
+            self._plc_seen = (mode, text)
         st = self.nodes.status
         await self._write(st["mode"], int(mode), ua.VariantType.Int32, 0, src, only_changed=True)
         await self._write(st["watchdog_tripped"], bool(tripped), ua.VariantType.Boolean, 0, src, only_changed=True)
@@ -328,6 +361,16 @@ class HilServer:
 
         async def check(value: Any) -> tuple[ua.StatusCode, Any]:
             outcome = self.simulator.write_setpoint(name, float(value))
+            refused = outcome in (WriteOutcome.OUT_OF_RANGE, WriteOutcome.NOT_REMOTE)
+            if refused and self._refused.get(name) is not outcome:
+                code = status(_OUTCOME_STATUS[outcome]).name
+                _log.info("%s: setpoint %s = %r refused: %s (%s); further refusals of the same "
+                          "kind are not logged until a write is accepted",
+                          self.simulator.model.name, name, value, code, outcome.value)
+            if refused:
+                self._refused[name] = outcome
+            elif self._refused.pop(name, None) is not None:
+                _log.info("%s: setpoint %s accepted again", self.simulator.model.name, name)
             stored = float(self.simulator.plc_status()[3][index])
             return status(_OUTCOME_STATUS[outcome]), stored
 

@@ -176,7 +176,7 @@ class PlantSimulator:
         with self._lock:
             outcome = self._base.write_setpoint(i, float(value))
         if outcome in (WriteOutcome.OUT_OF_RANGE, WriteOutcome.NOT_REMOTE):
-            _log.info("setpoint %s = %r refused: %s", name, value, outcome.value)
+            _log.debug("setpoint %s = %r refused: %s", name, value, outcome.value)
         return outcome
 
     def write_heartbeat(self, value: int) -> None:
@@ -188,7 +188,7 @@ class PlantSimulator:
         """A client asks for LOCAL (0) or REMOTE (1)."""
         with self._lock:
             self._base.request_mode(ControlMode(mode), self._t)
-            _log.info("mode request %s at sim time %.3f s", ControlMode(mode).name, self._t)
+            _log.debug("mode request %s at sim time %.3f s", ControlMode(mode).name, self._t)
 
     def add_fault(self, fault: Fault) -> None:
         """Schedule a fault at run time (Python API)."""

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
@@ -33,7 +32,7 @@ from asyncua import Client, ua
 
 from interfaces.limits import MoveLimits
 from interfaces.opcua_security import configure_client, connect_error
-from interfaces.opcua_session import INT_TYPES, variant_type_of
+from interfaces.opcua_session import INT_TYPES, read_property, variant_type_of
 from interfaces.opcua_settings import OpcUaSettings
 from interfaces.tagmap import OPTIONAL_STATUS, NodeRef, Tag, TagMap
 
@@ -120,36 +119,6 @@ def _items(tags: TagMap) -> list[_Item]:
 def _value(dv: ua.DataValue) -> Any:
     ok = dv.StatusCode is None or dv.StatusCode.is_good()
     return dv.Value.Value if ok and dv.Value is not None else None
-
-
-async def _eu_ranges(client: Client, nodes: Sequence[ua.NodeId]) -> list[Any]:
-    """The EURange property value of each node (None where it has none)."""
-    paths = []
-    for node in nodes:
-        element = ua.RelativePathElement(
-            ReferenceTypeId=ua.NodeId(ua.ObjectIds.HasProperty),  # type: ignore[arg-type]
-            IsInverse=False,  # type: ignore[arg-type]
-            IncludeSubtypes=True,  # type: ignore[arg-type]
-            TargetName=ua.QualifiedName("EURange", 0),
-        )
-        path = ua.BrowsePath()
-        path.StartingNode = node
-        path.RelativePath = ua.RelativePath(Elements=[element])
-        paths.append(path)
-    if not paths:
-        return []
-    results = await client.uaclient.translate_browsepaths_to_nodeids(paths)
-    found = {
-        i: ua.NodeId(r.Targets[0].TargetId.Identifier, r.Targets[0].TargetId.NamespaceIndex)
-        for i, r in enumerate(results)
-        if r.StatusCode.is_good() and r.Targets
-    }
-    out: list[Any] = [None] * len(nodes)
-    if found:
-        values = await client.uaclient.read_attributes(list(found.values()), ua.AttributeIds.Value)
-        for i, dv in zip(found, values, strict=True):
-            out[i] = _value(dv)
-    return out
 
 
 def _range_problem(item: _Item, rng: Any, limits: MoveLimits) -> NodeProblem | None:
@@ -253,7 +222,7 @@ async def check_nodes(
         if item.tag is not None and item.label.startswith("setpoints."):
             ranged.append((item, _node))
     if limits is not None and ranged:
-        ranges = await _eu_ranges(client, [n for _, n in ranged])
+        ranges = await read_property(client, [n for _, n in ranged], "EURange")
         for (item, _), rng in zip(ranged, ranges, strict=True):
             problem = _range_problem(item, rng, limits)
             if problem is not None:

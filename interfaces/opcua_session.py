@@ -58,6 +58,38 @@ INT_TYPES = {
 _FLOAT_TYPES = {ua.VariantType.Float, ua.VariantType.Double}
 
 
+async def read_property(client: Client, nodes: Sequence[ua.NodeId], name: str) -> list[Any]:
+    """The value of property ``name`` (e.g. ``EURange``, ``EngineeringUnits``) of each node,
+    in two batched requests; None where a node has no such property or it is unreadable."""
+    paths = []
+    for node in nodes:
+        element = ua.RelativePathElement(
+            ReferenceTypeId=ua.NodeId(ua.ObjectIds.HasProperty),  # type: ignore[arg-type]
+            IsInverse=False,  # type: ignore[arg-type]
+            IncludeSubtypes=True,  # type: ignore[arg-type]
+            TargetName=ua.QualifiedName(name, 0),
+        )
+        path = ua.BrowsePath()
+        path.StartingNode = node
+        path.RelativePath = ua.RelativePath(Elements=[element])
+        paths.append(path)
+    out: list[Any] = [None] * len(paths)
+    if not paths:
+        return out
+    results = await client.uaclient.translate_browsepaths_to_nodeids(paths)
+    found = {
+        i: ua.NodeId(r.Targets[0].TargetId.Identifier, r.Targets[0].TargetId.NamespaceIndex)
+        for i, r in enumerate(results)
+        if r.StatusCode.is_good() and r.Targets
+    }
+    if found:
+        values = await client.uaclient.read_attributes(list(found.values()), ua.AttributeIds.Value)
+        for i, dv in zip(found, values, strict=True):
+            good = dv.StatusCode is None or dv.StatusCode.is_good()
+            out[i] = dv.Value.Value if good and dv.Value is not None else None
+    return out
+
+
 def is_link_error(exc: BaseException) -> bool:
     """True when ``exc`` means the connection is lost (not a single failed request)."""
     if isinstance(exc, ua.UaStatusCodeError):
@@ -257,31 +289,12 @@ class OpcUaSession:
             + [(t, n) for t, n in zip(self.tags.actuators, self.actuators, strict=True)]
             + [(t, n) for t, n in zip(self.tags.setpoints, self.setpoints, strict=True)]
         )
-        paths = []
-        for _, node in pairs:
-            element = ua.RelativePathElement(
-                ReferenceTypeId=ua.NodeId(ua.ObjectIds.HasProperty),  # type: ignore[arg-type]
-                IsInverse=False,  # type: ignore[arg-type]
-                IncludeSubtypes=True,  # type: ignore[arg-type]
-                TargetName=ua.QualifiedName("EngineeringUnits", 0),
-            )
-            path = ua.BrowsePath()
-            path.StartingNode = node
-            path.RelativePath = ua.RelativePath(Elements=[element])
-            paths.append(path)
-        results = await self.client.uaclient.translate_browsepaths_to_nodeids(paths)
-        found = [
-            (tag, r.Targets[0].TargetId)
-            for (tag, _), r in zip(pairs, results, strict=True)
-            if r.StatusCode.is_good() and r.Targets
-        ]
+        infos = await read_property(self.client, [n for _, n in pairs], "EngineeringUnits")
+        found = [(tag, info) for (tag, _), info in zip(pairs, infos, strict=True) if info]
         if not found:
             _log.debug("%s: no EngineeringUnits properties to check", self.settings.endpoint)
             return
-        props = [ua.NodeId(t.Identifier, t.NamespaceIndex) for _, t in found]
-        values = await self.client.uaclient.read_attributes(props, ua.AttributeIds.Value)
-        for (tag, _), dv in zip(found, values, strict=True):
-            info = dv.Value.Value if dv.Value is not None else None
+        for tag, info in found:
             text = getattr(getattr(info, "DisplayName", None), "Text", None)
             unit_id = getattr(info, "UnitId", None)
             if isinstance(text, str) and text and not server_unit_matches(text, unit_id, tag.unit):

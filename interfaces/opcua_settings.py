@@ -124,7 +124,8 @@ class OpcUaSettings:
     readback_abs_tol: float = 1e-9
     """Absolute tolerance of the write read-back check (SI)."""
     mode_timeout_s: float = 2.0
-    """How long request_mode waits for the plant to report the requested mode."""
+    """No longer used: :meth:`~interfaces.plantio.PlantIO.request_mode` writes the request and
+    returns the mode reported now, without waiting (kept so older settings still load)."""
     check_units: bool = True
     """At connect, compare each tag's unit with the node's EngineeringUnits property (when the
     server has one) and refuse a mismatch."""

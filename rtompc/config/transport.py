@@ -53,6 +53,21 @@ class TagEntry(Section):
     """Validity range [low, high] in the tag's unit (default: the signal's bounds)."""
 
 
+class SetpointEntry(TagEntry):
+    """A setpoint tag: a tag plus how it is written (``interfaces.tagmap.Tag``)."""
+
+    deadband: float | None = Field(default=None, ge=0)
+    """Smallest change worth writing, in the tag's unit; a move closer than this to what
+    the plant holds is not sent (default 0: every change is written)."""
+    readback_tolerance: float | None = Field(default=None, ge=0)
+    """Largest difference between the written value and its read-back, in the tag's unit,
+    that still counts as held (default: relative ``readback_rel_tol``, compared with the
+    value after integer rounding)."""
+    integer: bool | None = None
+    """Round to whole units of the tag before writing (default: when the node's DataType is
+    an integer type, e.g. an Int16 speed in r/min)."""
+
+
 class NodeEntry(Section):
     """A status node in another namespace."""
 
@@ -63,6 +78,7 @@ class NodeEntry(Section):
 
 
 TagValue = str | TagEntry
+SetpointValue = str | SetpointEntry
 StatusValue = str | NodeEntry
 
 
@@ -95,8 +111,9 @@ class TagsConfig(Section):
     """Default namespace URI of the nodes (``urn:my-plc``)."""
     measurements: dict[str, TagValue] = {}
     """Measured outputs and disturbances: signal = node string or a tag table."""
-    setpoints: dict[str, TagValue] = {}
-    """MV setpoints written by the engine."""
+    setpoints: dict[str, SetpointValue] = {}
+    """MV setpoints written by the engine (a table may add ``deadband``,
+    ``readback_tolerance`` and ``integer``)."""
     actuators: dict[str, TagValue] = {}
     """MV values held by the plant (read back)."""
     status: StatusTagsConfig = StatusTagsConfig()
@@ -153,7 +170,8 @@ class TransportConfig(Section):
     readback_abs_tol: float = Field(default=1e-9, gt=0)
     """Absolute tolerance of the write read-back check (SI)."""
     mode_timeout_s: PositiveSeconds = 2.0
-    """How long a mode request waits for the plant's answer."""
+    """No longer used: a mode request does not wait for the plant's answer (the loop asks
+    again on later cycles). Accepted so older files still load."""
     check_units: bool = True
     """At connect, compare each tag's unit with the node's EngineeringUnits."""
     max_rate_per_s: dict[str, Annotated[SignalNumber, Field(gt=0)]] = {}
