@@ -102,6 +102,14 @@ class StatusTagsConfig(Section):
     """Lockstep plants: the object that owns the ``step`` method."""
     step_method: StatusValue | None = None
     """Lockstep plants: method ``step(n_steps: UInt32) -> sim_time_s``."""
+    clock_lockstep: StatusValue | None = None
+    """Boolean: the plant advances only through its step method (the HIL's
+    ``Status.lockstep``); optional on the server."""
+    clock_step_s: StatusValue | None = None
+    """Double: plant seconds per simulation step (the HIL's ``Status.step_size_s``)."""
+    clock_speed: StatusValue | None = None
+    """Double: plant seconds per wall second asked of a real-time plant (the HIL's
+    ``Status.speed_factor``)."""
 
 
 class TagsConfig(Section):
