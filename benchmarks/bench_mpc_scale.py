@@ -85,7 +85,7 @@ def _peak_build(plant: str, params: dict[str, Any], cfg: MpcConfig, q: Any) -> N
 
 
 def build_cost(plant: str, params: dict[str, Any], cfg: MpcConfig) -> tuple[float, float]:
-    """(build seconds, peak MB above the interpreter with the model loaded)."""
+    """(build seconds, peak RSS in MB of a fresh interpreter that loads the model and builds)."""
     ctx = mp.get_context("spawn")
     q = ctx.Queue()
     p = ctx.Process(target=_peak_build, args=(plant, params, cfg, q))
@@ -256,14 +256,14 @@ def scaling(out: Path) -> None:
         b, m = build_cost("distillation_column_a", params, cfg)
         s = _step_time("distillation_column_a", params, cfg)
         rows_nx.append((2 * stages, b, m, s))
-        print(f"nx {2 * stages:4d}: build {b:6.2f} s, peak +{m:6.0f} MB, step {1e3 * s:8.1f} ms")
+        print(f"nx {2 * stages:4d}: build {b:6.2f} s, peak RSS {m:6.0f} MB, step {1e3 * s:8.1f} ms")
     rows_n = []
     for n in (10, 30, 60, 100):
         cfg = _column_cfg(Discretisation.RK4, n)
         b, m = build_cost("distillation_column_a", {}, cfg)
         s = _step_time("distillation_column_a", {}, cfg)
         rows_n.append((n, b, m, s))
-        print(f"N {n:4d}: build {b:6.2f} s, peak +{m:6.0f} MB, step {1e3 * s:8.1f} ms")
+        print(f"N {n:4d}: build {b:6.2f} s, peak RSS {m:6.0f} MB, step {1e3 * s:8.1f} ms")
     import matplotlib
 
     matplotlib.use("Agg")
@@ -275,7 +275,7 @@ def scaling(out: Path) -> None:
     ):
         arr = np.array(data)
         for col, (idx, ylabel, scale) in enumerate(
-            ((1, "build time [s]", 1.0), (2, "peak memory [MB]", 1.0), (3, "RTI step [ms]", 1e3))
+            ((1, "build time [s]", 1.0), (2, "peak RSS [MB]", 1.0), (3, "RTI step [ms]", 1e3))
         ):
             ax = axes[row, col]
             ax.plot(arr[:, 0], arr[:, idx] * scale, "o-")
@@ -312,8 +312,10 @@ def main() -> None:
         else:
             report(all_cases[name])
     print(f"load average at end: {os.getloadavg()[0]:.1f}")
-    print("Wall times on a machine with load average > 2 are inflated by waiting for a core;"
-          " the CPU-time ratio is the load-independent one.")
+    print(
+        "Wall times on a machine with load average > 2 are inflated by waiting for a core;"
+        " the CPU-time ratio is the load-independent one."
+    )
 
 
 if __name__ == "__main__":

@@ -37,6 +37,7 @@ class StageCondenser:
         keep_stage: Any,
         keep_term: Any,
         max_iter: int,
+        free: NDArray[np.bool_] | None = None,
     ) -> None:
         self.is_stage = is_stage
         self.nxb, self.nub = nxb, nub
@@ -44,17 +45,22 @@ class StageCondenser:
         self.nv = self.n_st * nub
         self.keep_stage = keep_stage
         self.keep_term = keep_term
+        self.max_iter = max_iter
         self.n_rows = int(keep_stage.sum() * self.n_st + keep_term.sum() * (~is_stage).sum())
+        self.free = np.ones(self.nv, dtype=bool) if free is None else free
+        """Controls the QP optimises; the others are pinned by equal bounds (e.g. the slacks of
+        hard bounds from the second node on) and are eliminated before qpOASES."""
+        n_free = int(self.free.sum())
         opts: dict[str, Any] = {
             "sparse": False,
             "hessian_type": "posdef",
             "printLevel": "none",
             "error_on_fail": False,
-            "nWSR": max(10 * self.nv, max_iter),
+            "nWSR": max(10 * n_free, max_iter),
         }
         sp = {
-            "h": ca.Sparsity.dense(self.nv, self.nv),
-            "a": ca.Sparsity.dense(self.n_rows, self.nv),
+            "h": ca.Sparsity.dense(n_free, n_free),
+            "a": ca.Sparsity.dense(self.n_rows, n_free),
         }
         with _quiet_stdout():
             self.qp = ca.conic("mpc_stage_condensed", "qpoases", sp, opts)
@@ -143,12 +149,26 @@ class StageCondenser:
         amat_c = np.vstack(rows) if rows else np.zeros((0, nv))
         lba = np.concatenate(lo) if lo else np.zeros(0)
         uba = np.concatenate(hi) if hi else np.zeros(0)
-        sol = self.qp(h=hc, g=qc, a=amat_c, lba=lba, uba=uba, lbx=lbv, ubx=ubv)
+        fr = self.free
+        fx = ~fr
+        dv_fix = lbv[fx]
+        shift_a = amat_c[:, fx] @ dv_fix
+        sol = self.qp(
+            h=hc[np.ix_(fr, fr)],
+            g=qc[fr] + hc[np.ix_(fr, fx)] @ dv_fix,
+            a=amat_c[:, fr],
+            lba=lba - shift_a,
+            uba=uba - shift_a,
+            lbx=lbv[fr],
+            ubx=ubv[fr],
+        )
         stats = self.qp.stats()
         status, message = _qpoases_status(stats)
         iters = int(stats.get("iter_count", 0) or 0)
         if not status.usable:
             return status, message, iters, None, None
-        v = np.asarray(sol["x"], dtype=float).reshape(-1)
+        v = np.empty(nv)
+        v[fr] = np.asarray(sol["x"], dtype=float).reshape(-1)
+        v[fx] = dv_fix
         dx = np.stack([s @ v + o for s, o in zip(dx_s, dx_o, strict=True)])
         return status, message, iters, dx, v

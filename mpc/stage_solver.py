@@ -196,6 +196,7 @@ class StageRtiSolver:
         self.qp_solver = resolve_stage_qp(sp)
         """The QP method in use (HPIPM on the OCP QP, or condensed qpOASES)."""
         self._condenser: StageCondenser | None = None
+        self._condenser_relaxed: StageCondenser | None = None
         if self.qp_solver is QpSolver.CONDENSED_QPOASES:
             keep_s = np.isfinite(sp.lbg_stage).any(axis=0) | np.isfinite(sp.ubg_stage).any(axis=0)
             keep_t = (
@@ -378,7 +379,7 @@ class StageRtiSolver:
                 lba[self._rot] = -np.inf - gt_
                 uba[self._rot] = np.inf - gt_
                 status, message, qp_it, dz_or_none = self._qp_step(
-                    gapj, gapv, lba, uba, q, z, lbw, self._relax_ub(ubw), hv, av
+                    gapj, gapv, lba, uba, q, z, lbw, self._relax_ub(ubw), hv, av, relaxed=True
                 )
                 total_iter += qp_it
                 message = f"{message}; hard bounds relaxed to exact penalties in this QP"
@@ -464,10 +465,18 @@ class StageRtiSolver:
         ubw: NDArray[np.float64],
         hv: NDArray[np.float64],
         av: NDArray[np.float64],
+        relaxed: bool = False,
     ) -> tuple[SolveStatus, str, int, NDArray[np.float64] | None]:
         """One QP for the step ``dz`` (condensed qpOASES or HPIPM); None if it failed."""
         if self._condenser is not None:
-            return self._condensed(gapj, gapv, lba, uba, q, z, lbw, ubw)
+            if relaxed and self._condenser_relaxed is None:
+                c = self._condenser
+                self._condenser_relaxed = StageCondenser(
+                    c.is_stage, c.nxb, c.nub, c.keep_stage, c.keep_term, c.max_iter
+                )
+            cond = self._condenser_relaxed if relaxed else self._condenser
+            assert cond is not None
+            return self._condensed(gapj, gapv, lba, uba, q, z, lbw, ubw, cond)
         try:
             sol = self._qp(
                 h=ca.DM(self._sp_h, hv[self._perm_h]),
@@ -497,11 +506,10 @@ class StageRtiSolver:
         z: NDArray[np.float64],
         lbw: NDArray[np.float64],
         ubw: NDArray[np.float64],
+        cond: StageCondenser,
     ) -> tuple[SolveStatus, str, int, NDArray[np.float64] | None]:
         """The QP step by condensing (see :mod:`mpc.stage_condensing`)."""
         sp = self.sp
-        cond = self._condenser
-        assert cond is not None
         n_st, ns = sp.n_stage_nodes, sp.n_scenarios
         nxb, nub = sp.nxb, sp.nub
         nz = nxb + nub
@@ -567,18 +575,32 @@ class StageRtiSolver:
 def resolve_stage_qp(sp: StageProblem) -> QpSolver:
     """QP method of the stage-structured solver: ``MpcConfig.qp_solver``, AUTO resolved.
 
-    AUTO condenses (qpOASES, dense) when the node controls (inputs and slacks of all
-    stage nodes) are at most :data:`mpc.stage_condensing.CONDENSE_MAX_VARIABLES`: the
-    condensed QP is small whatever the number of states (column A: 62 variables for 84
-    states per stage, where HPIPM's Riccati recursion costs ~nx^3 per stage and
-    iteration). Otherwise (robust trees, long horizons, many inputs) HPIPM solves the
-    OCP QP, linear in the number of nodes.
+    AUTO condenses (qpOASES, dense) when the free node controls (inputs and slacks of all
+    stage nodes not pinned by equal bounds) are at most
+    :data:`mpc.stage_condensing.CONDENSE_MAX_VARIABLES` and the constraint rows over the
+    horizon are no more than those controls: the condensed QP is then small whatever the
+    number of states (column A: 60 variables, no rows, for 84 states per stage, where
+    HPIPM's Riccati recursion costs ~nx^3 per stage and iteration). Otherwise (robust
+    trees, long horizons, many inputs, many hard or soft output rows such as
+    industrial_poly's 17 per stage, where dense qpOASES measured 10x slower than HPIPM)
+    HPIPM solves the OCP QP, linear in the number of nodes.
     """
     choice = sp.config.qp_solver
     if choice is not QpSolver.AUTO:
         return choice
-    nv = sp.n_stage_nodes * sp.nub
-    return QpSolver.CONDENSED_QPOASES if nv <= CONDENSE_MAX_VARIABLES else QpSolver.HPIPM
+    nv = int(free_controls(sp).sum())
+    rows = int((np.isfinite(sp.lbg_stage) | np.isfinite(sp.ubg_stage)).sum()) + int(
+        (np.isfinite(sp.lbg_term) | np.isfinite(sp.ubg_term)).sum()
+    )
+    small = nv <= CONDENSE_MAX_VARIABLES and rows <= nv
+    return QpSolver.CONDENSED_QPOASES if small else QpSolver.HPIPM
+
+
+def free_controls(sp: StageProblem) -> NDArray[np.bool_]:
+    """Per node control (stage nodes, in order): False where equal bounds pin it."""
+    off = sp.node_offsets[np.flatnonzero(sp.is_stage)]
+    idx = (off[:, None] + sp.nxb + np.arange(sp.nub)[None, :]).ravel()
+    return np.asarray(sp.lbw[idx] != sp.ubw[idx])
 
 
 def _set(buf: NDArray[np.float64], val: NDArray[np.float64]) -> None:
