@@ -71,7 +71,7 @@ class Case:
 
 
 def _peak_build(plant: str, params: dict[str, Any], cfg: MpcConfig, q: Any) -> None:
-    """In a fresh interpreter: build time and peak RSS increase of our controller."""
+    """In a fresh interpreter: build time, peak RSS increase by the build, peak RSS."""
     model = load(plant, **params)
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     t0 = time.perf_counter()
@@ -80,11 +80,12 @@ def _peak_build(plant: str, params: dict[str, Any], cfg: MpcConfig, q: Any) -> N
         (
             time.perf_counter() - t0,
             (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) / 1024.0,
+            resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
         )
     )
 
 
-def build_cost(plant: str, params: dict[str, Any], cfg: MpcConfig) -> tuple[float, float]:
+def build_cost(plant: str, params: dict[str, Any], cfg: MpcConfig) -> tuple[float, float, float]:
     """(build seconds, peak RSS in MB of a fresh interpreter that loads the model and builds)."""
     ctx = mp.get_context("spawn")
     q = ctx.Queue()
@@ -155,7 +156,7 @@ def closed_loop(case: Case, cold: bool, peer: bool = True) -> dict[str, Any]:
 
 def report(case: Case, peer: bool = True) -> None:
     """Print the table of one case (tight and cache-cold)."""
-    build_s, peak_mb = build_cost(case.plant, case.plant_params, case.config)
+    build_s, peak_mb, peak_abs = build_cost(case.plant, case.plant_params, case.config)
     print(f"\n== {case.name}: N = {case.config.horizon_steps}, {case.steps} closed-loop steps ==")
     for cold in (False, True):
         t0 = time.perf_counter()
@@ -169,7 +170,8 @@ def report(case: Case, peer: bool = True) -> None:
             )
             print(
                 f"ours: {ours.transcription.value} transcription, QP {qp}; build "
-                f"{build_s:.2f} s, peak +{peak_mb:.0f} MB (fresh interpreter)"
+                f"{build_s:.2f} s, peak RSS +{peak_mb:.0f} MB by the build, {peak_abs:.0f} MB "
+                "in all (fresh interpreter)"
             )
         label = "cache-cold" if cold else "tight"
         print(f"  {label:<11}{'median':>9}{'p95':>9}{'max':>9}   [ms per step, first excluded]")
@@ -180,6 +182,11 @@ def report(case: Case, peer: bool = True) -> None:
             print(
                 f"  ratio of medians (do-mpc / ours): {ratio:.1f}x;  do-mpc first step "
                 f"{1e3 * r['tb'][0]:.0f} ms, ours {1e3 * r['ta'][0]:.0f} ms"
+            )
+            cpu_a, cpu_b = np.median(r["ca"][1:]), np.median(r["cb"][1:])
+            print(
+                f"  CPU time per step (load-independent): ours {1e3 * cpu_a:.2f} ms, "
+                f"do-mpc {1e3 * cpu_b:.2f} ms, ratio {cpu_b / cpu_a:.1f}x"
             )
         n_ipopt = r["solvers"].count("ipopt")
         print(
@@ -242,7 +249,12 @@ def cases(steps: int) -> dict[str, Case]:
 
 
 def _step_time(plant: str, params: dict[str, Any], cfg: MpcConfig, steps: int = 8) -> float:
-    case = Case("scale", plant, params, cfg, steps)
+    y0 = load(plant, **params).outputs()
+    cvs = (
+        CvSpec("x_d", weight=1.0, target=y0[0] + 0.1 * (1 - y0[0]), cost_scale=1e-3),
+        CvSpec("x_b", weight=1.0, target=0.9 * y0[1], cost_scale=1e-3),
+    )
+    case = Case("scale", plant, params, replace(cfg, cvs=cvs, first_sqp_iterations=60), steps)
     r = closed_loop(case, cold=False, peer=False)
     return float(np.median(r["ta"][1:]))
 
@@ -253,14 +265,14 @@ def scaling(out: Path) -> None:
     for stages in (5, 11, 21, 41, 81, 125):
         params = {"n_stages": stages}
         cfg = _column_cfg(Discretisation.RK4)
-        b, m = build_cost("distillation_column_a", params, cfg)
+        b, _, m = build_cost("distillation_column_a", params, cfg)
         s = _step_time("distillation_column_a", params, cfg)
         rows_nx.append((2 * stages, b, m, s))
         print(f"nx {2 * stages:4d}: build {b:6.2f} s, peak RSS {m:6.0f} MB, step {1e3 * s:8.1f} ms")
     rows_n = []
     for n in (10, 30, 60, 100):
         cfg = _column_cfg(Discretisation.RK4, n)
-        b, m = build_cost("distillation_column_a", {}, cfg)
+        b, _, m = build_cost("distillation_column_a", {}, cfg)
         s = _step_time("distillation_column_a", {}, cfg)
         rows_n.append((n, b, m, s))
         print(f"N {n:4d}: build {b:6.2f} s, peak RSS {m:6.0f} MB, step {1e3 * s:8.1f} ms")
@@ -275,7 +287,11 @@ def scaling(out: Path) -> None:
     ):
         arr = np.array(data)
         for col, (idx, ylabel, scale) in enumerate(
-            ((1, "build time [s]", 1.0), (2, "peak RSS [MB]", 1.0), (3, "RTI step [ms]", 1e3))
+            (
+                (1, "build time [s]", 1.0),
+                (2, "peak RSS, whole process [MB]", 1.0),
+                (3, "RTI step [ms]", 1e3),
+            )
         ):
             ax = axes[row, col]
             ax.plot(arr[:, 0], arr[:, idx] * scale, "o-")

@@ -104,45 +104,60 @@ class StageCondenser:
         for stage in self.is_stage:
             dx_s.append(sens)
             dx_o.append(off)
+            act = a_i * nub  # the sensitivities are zero for later controls
+            sa = sens[:, :act]
             if stage:
                 va = slice(a_i * nub, (a_i + 1) * nub)
                 h = h_stage[a_i]
                 hxx, hxu, huu = h[:nxb, :nxb], h[:nxb, nxb:], h[nxb:, nxb:]
-                hs = hxx @ sens
-                hc += sens.T @ hs
-                cross = sens.T @ hxu
-                hc[:, va] += cross
-                hc[va, :] += cross.T
+                nz = np.flatnonzero(hxx.any(axis=0) | hxx.any(axis=1))  # tracked states only
+                if nz.size:
+                    sz = sa[nz]
+                    hc[:act, :act] += sz.T @ hxx[np.ix_(nz, nz)] @ sz
+                nzc = np.flatnonzero(hxu.any(axis=1))
+                if nzc.size:
+                    cross = sa[nzc].T @ hxu[nzc]
+                    hc[:act, va] += cross
+                    hc[va, :act] += cross.T
                 hc[va, va] += huu
                 qx, qu = q_stage[a_i, :nxb], q_stage[a_i, nxb:]
-                qc += sens.T @ (hxx @ off + qx)
+                qc[:act] += sa.T @ (hxx @ off + qx)
                 qc[va] += hxu.T @ off + qu
                 g = g_stage[a_i][self.keep_stage]
                 if g.shape[0]:
-                    row = g[:, :nxb] @ sens
+                    row = np.zeros((g.shape[0], nv))
+                    row[:, :act] = g[:, :nxb] @ sa
                     row[:, va] += g[:, nxb:]
                     shift = g[:, :nxb] @ off
                     rows.append(row)
                     lo.append(lo_stage[a_i][self.keep_stage] - shift)
                     hi.append(hi_stage[a_i][self.keep_stage] - shift)
                 amat = a_stage[a_i]
-                new = amat[:, :nxb] @ sens
-                new[:, va] += amat[:, nxb:]
+                new = np.zeros_like(sens)
+                new[:, :act] = amat[:, :nxb] @ sa
+                new[:, va] = amat[:, nxb:]
                 off = amat[:, :nxb] @ off + c_stage[a_i]
                 sens = new
                 a_i += 1
             else:
                 h = h_term[b_i]
-                hc += sens.T @ (h @ sens)
-                qc += sens.T @ (h @ off + q_term[b_i])
+                nz = np.flatnonzero(h.any(axis=0) | h.any(axis=1))
+                if nz.size:
+                    sz = sa[nz]
+                    hc[:act, :act] += sz.T @ h[np.ix_(nz, nz)] @ sz
+                qc[:act] += sa.T @ (h @ off + q_term[b_i])
                 g = g_term[b_i][self.keep_term]
                 if g.shape[0]:
-                    rows.append(g @ sens)
+                    row = np.zeros((g.shape[0], nv))
+                    row[:, :act] = g @ sa
+                    rows.append(row)
                     shift = g @ off
                     lo.append(lo_term[b_i][self.keep_term] - shift)
                     hi.append(hi_term[b_i][self.keep_term] - shift)
                 if b_i < a_jump.shape[0]:
-                    sens = a_jump[b_i] @ sens
+                    new = np.zeros_like(sens)
+                    new[:, :act] = a_jump[b_i] @ sa
+                    sens = new
                     off = a_jump[b_i] @ off + c_jump[b_i]
                 b_i += 1
         hc = 0.5 * (hc + hc.T)

@@ -176,7 +176,7 @@ class StageRtiSolver:
                 "mode": "robust",
             },
         }
-        self._qp = ca.conic("mpc_stage_qp", "hpipm", {"h": self._sp_h, "a": self._sp_a}, opts)
+        self._qp_fn: ca.Function | None = None
         self.qp_nnz = (self._sp_h.nnz(), self._sp_a.nnz())
         # dense node blocks for the condensing
         self._hs_idx = (hs_r, hs_c)
@@ -204,7 +204,13 @@ class StageRtiSolver:
                 if sp.ng_term
                 else np.zeros(0, dtype=bool)
             )
-            self._condenser = StageCondenser(sp.is_stage, nxb, nub, keep_s, keep_t, cfg.qp_max_iter)
+            self._condenser = StageCondenser(
+                sp.is_stage, nxb, nub, keep_s, keep_t, cfg.qp_max_iter, free_controls(sp)
+            )
+        else:  # the conic interface analyses the structure at creation: only when used
+            self._qp_fn = ca.conic(
+                "mpc_stage_qp", "hpipm", {"h": self._sp_h, "a": self._sp_a}, opts
+            )
 
     # ------------------------------------------------------------------------
     def initial_guess(self, x0: NDArray[np.float64], u: NDArray[np.float64]) -> StageIterate:
@@ -478,7 +484,8 @@ class StageRtiSolver:
             assert cond is not None
             return self._condensed(gapj, gapv, lba, uba, q, z, lbw, ubw, cond)
         try:
-            sol = self._qp(
+            assert self._qp_fn is not None
+            sol = self._qp_fn(
                 h=ca.DM(self._sp_h, hv[self._perm_h]),
                 g=q,
                 a=ca.DM(self._sp_a, av[self._perm_a]),
@@ -489,7 +496,7 @@ class StageRtiSolver:
             )
         except RuntimeError as exc:
             return SolveStatus.NUMERICAL_ERROR, f"hpipm: {exc}", 0, None
-        stats = self._qp.stats()
+        stats = self._qp_fn.stats()
         status, message = _hpipm_status(stats)
         iters = max(int(stats.get("iter_count", 0)), 0)
         if not status.usable:
