@@ -147,3 +147,58 @@ def test_restrict_mvs_plans_with_a_fixed_mv_and_restores() -> None:
     ctl.restrict_mvs({})
     res = ctl.step(vdv.nominal.x, u_prev=vdv.nominal.u)
     assert res.usable and np.ptp(res.u_pred[:, 1]) > 1.0
+
+
+async def test_stuck_mv_is_flagged_and_its_measured_position_recorded_in_the_historian(
+    tmp_path: Path,
+) -> None:
+    """The loop itself: q_k stuck at -552 W; the historian row of every cycle carries the
+    requested and the measured q_k, and from detection on the ``q_k:stuck`` flag."""
+    from mpc.estimation import DisturbanceModel, EstimatorConfig, ExtendedKalmanFilter
+    from plant_models.samples import Mode
+    from rtompc.historian import Historian, HistorianLayout, HistorianRecorder
+    from rtompc.runtime import ControlLoop, LoopSettings
+    from rtompc.scenarios.plant_io import ScenarioPlantIO
+    from rtompc.supervision import with_sensor_checks
+
+    vdv = load("van_de_vusse")
+    io = ScenarioPlantIO(vdv, 20.0, u0={"q_k": -552.0})
+    est = ExtendedKalmanFilter(
+        vdv,
+        with_sensor_checks(
+            EstimatorConfig(
+                sample_time_s=20.0,
+                measured=("c_b", "t_r", "t_k"),
+                disturbances=DisturbanceModel(outputs=("c_b",)),
+            ),
+            vdv,
+        ),
+    )
+    ctl = NmpcController(
+        vdv,
+        MpcConfig(
+            sample_time_s=20.0,
+            horizon_steps=10,
+            cvs=(
+                CvSpec("c_b", weight=10.0, target=1090.0),
+                CvSpec("t_r", upper=LIMIT, l1_penalty=100.0, l2_penalty=100.0),
+            ),
+            mvs=(MvSpec("f_dil", move_weight=0.1), MvSpec("q_k", move_weight=0.1)),
+        ),
+    )
+    with Historian(tmp_path / "h.sqlite", HistorianLayout.for_model(vdv)) as hist:
+        rec = HistorianRecorder(hist)
+        async with io:
+            io.stick_actuator("q_k", 0.0)
+            loop = ControlLoop(
+                vdv, io, est, ctl, LoopSettings(sample_time_s=20.0, mode=Mode.ON), recorders=[rec]
+            )
+            await loop.run(8)
+        assert rec.flush()
+        rows = list(hist.rows())
+    assert len(rows) == 8
+    assert all(r["measured__q_k"] == pytest.approx(-552.0) for r in rows)
+    flagged = [i for i, r in enumerate(rows) if "q_k:stuck" in (r["flags"] or "")]
+    assert flagged and flagged[0] == 3 and flagged == list(range(3, 8))
+    assert rows[1]["requested__q_k"] < -1000.0  # asked for far more cooling than it gives
+    assert rows[7]["requested__q_k"] == pytest.approx(-552.0)  # held at its position since
