@@ -22,7 +22,8 @@ evidence are combined:
   qualify (a *relative* tolerance, since the error floor is set by the noise);
 - the singular values of step 3: the orders whose singular value exceeds
   ``sv_floor_ratio`` x the noise floor (the first singular value beyond
-  ``max_order``) are significant.
+  ``max_order``, at least 1e-3 x the largest: noise-free simulated data have no
+  floor) are significant.
 
 The order is the smallest qualifying order that is not below the number of
 significant singular values (the smallest qualifying one if none is). The
@@ -317,11 +318,13 @@ def select_order(
 
 def significant_order(singular_values: NDArray, max_order: int, floor_ratio: float) -> int:
     """Number of singular values above ``floor_ratio`` x the noise floor, taken as the first
-    singular value beyond ``max_order`` (orders above the candidates are noise by assumption);
-    0 when there is none."""
+    singular value beyond ``max_order`` (orders above the candidates are noise by assumption)
+    but at least 1e-3 x the largest; 0 when there is none."""
     if singular_values.size <= max_order or floor_ratio <= 0:
         return 0
-    floor = float(singular_values[max_order])
+    # noise-free (simulated) data have no noise floor: there, modes below 1e-3 of the largest
+    # singular value (nonlinearity, numerical dust) do not count either
+    floor = max(float(singular_values[max_order]), 1e-3 * float(singular_values[0]))
     return int(np.sum(singular_values[:max_order] > floor_ratio * floor))
 
 
