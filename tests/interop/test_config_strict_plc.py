@@ -94,3 +94,29 @@ def test_init_with_a_map_writes_the_plc_tag_map_in_its_units(
     assert code == 2 and "TODO  setpoints pump" in err
     code, _, err = _run([*argv, "--force", "--map", "speed=DB2.P100_SP"])
     assert code == 2 and "'speed' is not a signal" in err
+
+
+def test_check_connect_finds_what_the_plc_would_refuse_at_run_time(
+    strict_plc: StrictPlc, tmp_path: Path
+) -> None:
+    """A heater limit of 100 kW against the PLC's EURange 0-80 kW, and a setpoint mapped to
+    the read-back node: both are found before anything runs, with the node named."""
+    out_file = tmp_path / "plc.toml"
+    argv = ["config", "init", MODEL, "--from-server", strict_plc.endpoint, "--out", str(out_file)]
+    for m in MAP:
+        argv += ["--map", m]
+    assert _run(argv)[0] == 0
+    code, out, err = _run(["config", "check", str(out_file), "--connect"])
+    assert code == 0, out + err
+    text = out_file.read_text()
+    text = text.replace("[plant]\n", "[plant]\nparams = { heater_max_w = 100000.0 }\n", 1)
+    text = text.replace("upper = 80000.0", "upper = 100000.0")
+    text = text.replace(
+        'valve = { node = "s=PLC.DB2.XV100_SP"', 'valve = { node = "s=PLC.DB3.XV100_POS"'
+    )
+    out_file.write_text(text)
+    code, out, _ = _run(["config", "check", str(out_file), "--connect"])
+    assert code == 2, out
+    problems = [line for line in out.splitlines() if line.startswith("ERROR")]
+    assert any("setpoints.heater" in p and "EURange" in p and "80" in p for p in problems), out
+    assert any("setpoints.valve" in p and "CurrentWrite" in p for p in problems), out
