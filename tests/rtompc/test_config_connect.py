@@ -89,7 +89,12 @@ async def test_init_from_server_proposes_the_hil_tag_map_and_passes_check_connec
     assert tags["status"]["step_method"] == {"node": "s=williams_otto.step"}
     assert tags["status"]["mode_request"] == {"node": "s=williams_otto.Status.mode_request"}
     assert data["plant"]["name"] == "williams_otto"  # found from the HIL's plant object
+    # the HIL publishes its clock: the control period is a whole number of its 60 s steps
+    assert tags["status"]["clock_step_s"] == {"node": "s=williams_otto.Status.step_size_s"}
+    assert data["loop"]["sample_time_s"] == 60.0
     assert "Double, SI kg/s" in out_file.read_text()  # data types and units annotated
+    code, out, err = await _cli(["config", "check", str(out_file)])
+    assert code == 0 and "tag map fits the model" in out, out + err
     code, out, err = await _cli(["config", "check", str(out_file), "--connect"])
     assert code == 0, out + err
     assert "tags found" in out
