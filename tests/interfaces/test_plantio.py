@@ -144,3 +144,27 @@ async def test_rate_limits_start_from_the_plant_value(
         assert res.written[0] == pytest.approx((14.19 + 0.1) / 3600)
         res = await io.write(ControlMove(0.0, np.array([0.0, -1113.5e3 / 3600]), vdv.u.names))
         assert res.written[0] == pytest.approx(14.19 / 3600)
+
+
+async def test_per_mv_results_status_text_and_clock_agree_across_transports(
+    harness: Harness, vdv: PlantModel
+) -> None:
+    """Every transport judges a write per MV, says what the plant holds, and answers
+    status_text / server_clock without waiting (issue 13, decisions 4 and 7)."""
+    from interfaces.plantio import MvWriteStatus
+
+    io = harness.io
+    u0 = (await io.read_actuators()).values
+    move = ControlMove(0.0, np.array([12.0 / 3600, -1500e3 / 3600]), vdv.u.names)
+    res = await io.write(move)
+    assert res.mv_status == (MvWriteStatus.REJECTED,) * 2
+    assert all(c.startswith("Bad") for c in res.codes), res.codes  # each plant's own reason
+    np.testing.assert_allclose(res.held, u0, rtol=1e-12)
+    assert await io.request_mode(True) is PlantMode.REMOTE
+    res = await io.write(move, in_service=(True, False))
+    assert res.mv_status == (MvWriteStatus.ACCEPTED, MvWriteStatus.OUT_OF_SERVICE)
+    np.testing.assert_allclose(res.held, [move.u[0], u0[1]], rtol=1e-12)
+    np.testing.assert_allclose((await io.read_actuators()).values, res.held, rtol=1e-12)
+    assert isinstance(await io.status_text(), str)
+    clock = await io.server_clock()
+    assert clock.lockstep in (True, None) and clock.speed is None
