@@ -4,7 +4,8 @@
 file format is written by
 :meth:`plant_models.identification.IdentifiedModel.save` (``format`` =
 ``"rtompc.identified_model"``, ``version`` 1): sample time, inputs and outputs
-with names, units, operating points and input dead times (samples), and the
+with names, units, operating points, input dead times (samples) and optional
+input limits (``lower``/``upper``, SI; null: unbounded), and the
 matrices A, B, C, D of the deviation model. Files are JSON, never pickle; an
 error names the file, the key and what was expected.
 """
@@ -12,6 +13,7 @@ error names the file, the key and what was expected.
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +57,11 @@ def read_identified(path: str | Path) -> IdentifiedModel:
         u0 = np.array([float(e["operating_point"]) for e in inputs])
         y0 = np.array([float(e["operating_point"]) for e in outputs])
         delays = tuple(int(e.get("delay_samples", 0)) for e in inputs)
+        limits = tuple(
+            (float(e["lower"]) if e.get("lower") is not None else -math.inf,
+             float(e["upper"]) if e.get("upper") is not None else math.inf)
+            for e in inputs
+        ) if any("lower" in e or "upper" in e for e in inputs) else ()
     except (KeyError, TypeError, ValueError) as exc:
         raise ModelError(
             f"identified model {p}: 'inputs'/'outputs' entries need name and operating_point "
@@ -80,7 +87,7 @@ def read_identified(path: str | Path) -> IdentifiedModel:
                              f"expected {shape}")
     return IdentifiedModel(
         mats["A"], mats["B"], mats["C"], mats["D"], dt, u_names, y_names, u0, y0, delays=delays,
-        u_units=u_units, y_units=y_units, method=str(doc.get("method", "")),
+        u_units=u_units, y_units=y_units, method=str(doc.get("method", "")), u_limits=limits,
         info=dict(doc.get("info", {})),
     )
 

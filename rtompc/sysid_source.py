@@ -58,6 +58,8 @@ class HistorianData:
     """Rows dropped for a CV with non-good quality or no value, or an MV not written."""
     short_records: int
     """Rows in stretches too short to use."""
+    u_limits: tuple[tuple[float, float], ...] = ()
+    """The MVs' (lower, upper) from the first run's meta, SI (empty: not recorded)."""
 
     def summary(self) -> dict[str, Any]:
         """JSON-able facts for the report."""
@@ -171,8 +173,26 @@ def historian_data(
         counts["off"],
         counts["bad"],
     )
+    lims = first.meta.get("limits", {})
+    u_limits = (
+        tuple(
+            (
+                -math.inf if (lims.get(n) or [None, None])[0] is None else float(lims[n][0]),
+                math.inf if (lims.get(n) or [None, None])[1] is None else float(lims[n][1]),
+            )
+            for n in mvs
+        )
+        if lims
+        else ()
+    )
     return HistorianData(
-        data, tuple(run_ids), counts["rows"], counts["off"], counts["bad"], counts["short"]
+        data,
+        tuple(run_ids),
+        counts["rows"],
+        counts["off"],
+        counts["bad"],
+        counts["short"],
+        u_limits,
     )
 
 

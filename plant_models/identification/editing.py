@@ -296,8 +296,9 @@ def template(
 ) -> str:
     """A reviewable edits file for ``model``: what the identification chose, every channel's
     gain (with its interval) and dead time, the edits commented out; it parses as it is."""
-    per_cv = model.info.get("order_per_cv", {})
-    chans = model.info.get("channels", {})
+    raw_orders, raw_chans = model.info.get("order_per_cv"), model.info.get("channels")
+    per_cv: dict[str, Any] = raw_orders if isinstance(raw_orders, dict) else {}
+    chans: dict[str, Any] = raw_chans if isinstance(raw_chans, dict) else {}
     k = model.gain()
     lines = [
         "# Model edits for `rtompc sysid ... --edits THIS_FILE`: the choices of the identification",

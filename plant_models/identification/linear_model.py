@@ -66,6 +66,8 @@ class IdentifiedModel:
     """Output units (empty: ``"1"``)."""
     method: str = ""
     """How it was identified (e.g. ``"n4sid order 4"``)."""
+    u_limits: tuple[tuple[float, float], ...] = ()
+    """(lower, upper) of every input, SI, e.g. the plant's MV bounds (empty: unbounded)."""
     info: dict[str, Any] = field(default_factory=dict)
     """JSON-able figures from identification/validation (fit %, orders, ...)."""
 
@@ -88,6 +90,13 @@ class IdentifiedModel:
             raise ModelError(
                 f"identified model: sample_time_s must be > 0, got {self.sample_time_s}"
             )
+        limits = tuple((float(lo), float(hi)) for lo, hi in self.u_limits)
+        if limits and (len(limits) != nu or any(not lo < hi for lo, hi in limits)):
+            raise ModelError(
+                f"identified model: u_limits must be {nu} (lower, upper) pairs "
+                f"with lower < upper, got {self.u_limits}"
+            )
+        object.__setattr__(self, "u_limits", limits)
         delays = tuple(int(d) for d in self.delays) or (0,) * nu
         if len(delays) != nu or any(d < 0 for d in delays):
             raise ModelError(
@@ -214,8 +223,14 @@ class IdentifiedModel:
             x=SignalSet(tuple(x_sigs), kind="x"),
             u=SignalSet(
                 tuple(
-                    Signal(n, un, nominal=_scale(v), description="identified input")
-                    for n, un, v in zip(self.u_names, u_units, self.u0, strict=True)
+                    Signal(n, un, lo, hi, nominal=_scale(v), description="identified input")
+                    for n, un, v, (lo, hi) in zip(
+                        self.u_names,
+                        u_units,
+                        self.u0,
+                        self.u_limits or ((-math.inf, math.inf),) * nu,
+                        strict=True,
+                    )
                 ),
                 kind="u",
             ),
@@ -251,8 +266,21 @@ class IdentifiedModel:
             "method": self.method,
             "sample_time_s": self.sample_time_s,
             "inputs": [
-                {"name": n, "unit": un, "operating_point": float(v), "delay_samples": d}
-                for n, un, v, d in zip(self.u_names, u_units, self.u0, self.delays, strict=True)
+                {
+                    "name": n,
+                    "unit": un,
+                    "operating_point": float(v),
+                    "delay_samples": d,
+                    **({"lower": _finite(lim[0]), "upper": _finite(lim[1])} if lim else {}),
+                }
+                for n, un, v, d, lim in zip(
+                    self.u_names,
+                    u_units,
+                    self.u0,
+                    self.delays,
+                    self.u_limits or ((),) * nu,
+                    strict=True,
+                )
             ],
             "outputs": [
                 {"name": n, "unit": un, "operating_point": float(v)}
@@ -280,6 +308,10 @@ def delay_inputs(u: NDArray[np.float64], delays: tuple[int, ...]) -> NDArray[np.
     for j, d in enumerate(delays):
         out[d:, j] = u[: u.shape[0] - d, j] if d else u[:, j]
     return out
+
+
+def _finite(v: float) -> float | None:
+    return float(v) if math.isfinite(v) else None
 
 
 def _scale(v: float) -> float:

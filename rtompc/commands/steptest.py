@@ -34,6 +34,7 @@ import asyncio
 import hashlib
 import json
 import logging
+import math
 import signal
 import sys
 from pathlib import Path
@@ -147,6 +148,13 @@ async def _run_test(args: argparse.Namespace) -> tuple[StepTestData, int | None]
                 "mvs_in_test": [n for n, on in zip(plan.mv_names, plan.in_test, strict=True) if on],
                 "cvs": list(plan.settings.cvs),
                 "units": {s.name: s.unit for s in (*model.u, *model.y, *model.d)},
+                "limits": {
+                    s.name: [
+                        s.lower if math.isfinite(s.lower) else None,
+                        s.upper if math.isfinite(s.upper) else None,
+                    ]
+                    for s in model.u
+                },
             },
         )
         print(f"steptest: historian {hist.path} run {run_id}", flush=True)

@@ -175,6 +175,13 @@ def run(args: argparse.Namespace) -> int:
         data = logged.prepare(sample_time_s=args.sample_time, detrend=Detrend(args.detrend))
         extra, source = {"dropped_rows": logged.dropped_rows}, str(args.data)
     summary = identify_to_directory(data, settings, args.out, source=source, extra=extra)
+    if args.historian is not None and hd.u_limits:  # the plant's MV limits go with the model
+        from dataclasses import replace
+
+        from plant_models.identified import read_identified
+
+        path = Path(summary["files"]["model"])
+        replace(read_identified(path), u_limits=hd.u_limits).save(path)
     if args.json:
         json.dump(summary, sys.stdout, indent=2, default=float)
         sys.stdout.write("\n")

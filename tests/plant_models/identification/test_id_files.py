@@ -20,10 +20,22 @@ def model() -> IdentifiedModel:
     b = np.array([[0.2, 0.0], [0.1, 0.4]])
     c = np.array([[1.0, 0.0], [0.5, 1.0]])
     d = np.array([[0.0, 0.01], [0.0, 0.0]])
-    return IdentifiedModel(a, b, c, d, 2.0, ("valve", "pump"), ("level", "flow"),
-                           np.array([0.4, 3.0]), np.array([0.12, 1e-4]), delays=(2, 0),
-                           u_units=("1", "V"), y_units=("m", "m^3/s"), method="test",
-                           info={"fit_percent": [97.0, 95.5]})
+    return IdentifiedModel(
+        a,
+        b,
+        c,
+        d,
+        2.0,
+        ("valve", "pump"),
+        ("level", "flow"),
+        np.array([0.4, 3.0]),
+        np.array([0.12, 1e-4]),
+        delays=(2, 0),
+        u_units=("1", "V"),
+        y_units=("m", "m^3/s"),
+        method="test",
+        info={"fit_percent": [97.0, 95.5]},
+    )
 
 
 def test_json_round_trip_through_the_registry(model, tmp_path) -> None:
@@ -65,12 +77,14 @@ def test_plant_model_simulation_matches_the_deviation_model_with_dead_time(model
 
 @pytest.mark.parametrize(
     "mutate, match",
-    [(lambda d: d.pop("A"), "missing key 'A'"),
-     (lambda d: d.update(format="other"), "'format'"),
-     (lambda d: d.update(version=9), "'version'"),
-     (lambda d: d.update(B=[[1.0]]), r"'B' has shape \(1, 1\), expected \(2, 2\)"),
-     (lambda d: d["inputs"][0].pop("operating_point"), "operating_point"),
-     (lambda d: d.update(sample_time_s="fast"), "sample_time_s")],
+    [
+        (lambda d: d.pop("A"), "missing key 'A'"),
+        (lambda d: d.update(format="other"), "'format'"),
+        (lambda d: d.update(version=9), "'version'"),
+        (lambda d: d.update(B=[[1.0]]), r"'B' has shape \(1, 1\), expected \(2, 2\)"),
+        (lambda d: d["inputs"][0].pop("operating_point"), "operating_point"),
+        (lambda d: d.update(sample_time_s="fast"), "sample_time_s"),
+    ],
     ids=["no-A", "format", "version", "B-shape", "no-op", "dt"],
 )
 def test_bad_files_name_the_key(model, tmp_path, mutate, match) -> None:
@@ -96,5 +110,55 @@ def test_other_file_problems(model, tmp_path) -> None:
     with pytest.raises(ModelError, match="unknown parameter"):
         load_model(path, colour="red")
     with pytest.raises(ModelError, match="shape"):
-        IdentifiedModel(np.eye(2), np.ones((3, 2)), np.eye(2), np.zeros((2, 2)), 1.0,
-                        ("a", "b"), ("c", "d"), np.zeros(2), np.zeros(2))
+        IdentifiedModel(
+            np.eye(2),
+            np.ones((3, 2)),
+            np.eye(2),
+            np.zeros((2, 2)),
+            1.0,
+            ("a", "b"),
+            ("c", "d"),
+            np.zeros(2),
+            np.zeros(2),
+        )
+
+
+def test_input_limits_round_trip_into_the_plant_model(tmp_path) -> None:
+    """The plant's MV bounds travel with an identified model (``rtompc sysid`` from a step test
+    records them), so connect-time checks and the NMPC see them as for a first-principles
+    model; an unbounded side is written as null."""
+    import math
+
+    m = IdentifiedModel(
+        np.array([[0.9]]),
+        np.array([[0.1, 0.2]]),
+        np.array([[1.0]]),
+        np.zeros((1, 2)),
+        5.0,
+        ("v1", "v2"),
+        ("h1",),
+        np.array([3.0, 3.0]),
+        np.array([0.12]),
+        u_units=("V", "V"),
+        y_units=("m",),
+        u_limits=((0.0, 10.0), (0.0, math.inf)),
+    )
+    path = m.save(tmp_path / "m.json")
+    doc = json.loads(path.read_text())
+    assert doc["inputs"][0]["lower"] == 0.0 and doc["inputs"][1]["upper"] is None
+    plant = load(str(path))
+    assert (plant.u["v1"].lower, plant.u["v1"].upper) == (0.0, 10.0)
+    assert plant.u["v2"].upper == math.inf
+    with pytest.raises(ModelError, match="u_limits"):
+        IdentifiedModel(
+            m.A,
+            m.B,
+            m.C,
+            m.D,
+            5.0,
+            m.u_names,
+            m.y_names,
+            m.u0,
+            m.y0,
+            u_limits=((1.0, 0.0), (0.0, 1.0)),
+        )
