@@ -28,6 +28,7 @@ from plant_models.simulation import Integrator
 from rtompc.config.fields import (
     Name,
     PositiveSeconds,
+    Seconds,
     Section,
     SignalDifference,
     SignalNumber,
@@ -283,7 +284,7 @@ class RtoSection(Section):
     """First-order filter of the hand-off, (0, 1]."""
     max_rate: dict[Name, Annotated[SignalNumber, Field(gt=0)]] = {}
     """Ramp rate of the hand-off per signal (SI per second, or ``"1 degC/min"``)."""
-    steady_window_s: Annotated[float, Field(ge=0)] = 0.0
+    steady_window_s: Annotated[Seconds, Field(ge=0)] = 0.0
     """``economic``: optimise only when the last window passes the steady-state test (0: no
     gate)."""
     steady_signals: list[Name] = []

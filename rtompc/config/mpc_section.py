@@ -25,7 +25,7 @@ import math
 from enum import Enum
 from typing import Annotated, Any, ClassVar
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from mpc.config import Discretisation, QpSolver, Transcription
 from rtompc.config.fields import (
@@ -35,6 +35,7 @@ from rtompc.config.fields import (
     SignalDifference,
     SignalNumber,
     SignalTable,
+    convert_signal,
 )
 
 
@@ -217,8 +218,9 @@ class MpcSection(Section):
     """Controlled variables (``[[mpc.cvs]]``), each with an objective."""
     mvs: list[MvConfig] = []
     """Manipulated variables (``[[mpc.mvs]]``); unlisted MVs keep model bounds and no cost."""
-    robust: dict[Name, list[float]] | None = None
-    """Robust multi-stage MPC: parameter name -> values of the scenario tree."""
+    robust: dict[Name, list[SignalNumber]] | None = None
+    """Robust multi-stage MPC: parameter name -> values of the scenario tree (SI or with
+    units)."""
     robust_probabilities: dict[Name, list[Annotated[float, Field(ge=0)]]] | None = None
     """Probability of each value in ``robust`` (per parameter, summing to 1; default uniform)."""
     robust_horizon: int = Field(default=1, ge=1, le=100)
@@ -232,6 +234,16 @@ class MpcSection(Section):
     """SQP iteration limit of a cold start without IPOPT."""
     hard_bound_penalty: float = Field(default=1e6, gt=0)
     """L1 penalty on the scaled violation of a hard CV bound at the first predicted node."""
+
+    @field_validator("robust", mode="before")
+    @classmethod
+    def _robust_units(cls, v: Any, info: ValidationInfo) -> Any:
+        if not isinstance(v, dict):
+            return v
+        return {
+            k: [convert_signal(x, k, info) for x in vs] if isinstance(vs, list) else vs
+            for k, vs in v.items()
+        }
 
     @field_validator("cvs", "mvs", mode="before")
     @classmethod
