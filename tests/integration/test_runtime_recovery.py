@@ -120,7 +120,7 @@ async def test_stall_skips_missed_periods_without_burst(cstr: PlantModel, tmp_pa
     # no burst: cycle starts stay at least (about) one period apart, before and after the stall
     starts = np.array([r.wall_time_s for r in recs])
     gaps = np.diff(starts)
-    assert np.all(gaps >= 0.6 * PERIOD), f"cycles {gaps.min() * 1e3:.0f} ms apart"
+    assert np.all(gaps >= 0.45 * PERIOD), f"cycles {gaps.min() * 1e3:.0f} ms apart"
     # re-initialised from what the plant held after the operator's move, and one step from it
     np.testing.assert_allclose(after.u_plant, moved, rtol=1e-9)
     assert np.all(np.isfinite(after.u_written))
@@ -192,7 +192,7 @@ async def test_watchdog_trip_with_link_up_recovers(cstr: PlantModel, tmp_path: P
     recs = probe.records
     local = [r for r in recs if r.plant_mode == "LOCAL"]
     trip = local[0]
-    assert any("plant dropped to LOCAL" in e or "watchdog trip" in e for e in trip.events)
+    assert any("watchdog trip" in e and "watchdog tripped" in e for e in trip.events), trip.events
     # not in control: nothing written, the engine follows the plant's safe values
     assert all(
         r.write_status == "held: plant LOCAL" and np.all(np.isnan(r.u_written)) for r in local

@@ -154,13 +154,14 @@ class Engine:
             self.lines.append((time.time(), line.rstrip("\n")))
             self._new.put(line)
 
-    def wait_line(self, text: str, timeout_s: float = 60.0) -> float:
-        """Wait for a line containing ``text``; returns its arrival time."""
+    def wait_line(self, text: str, timeout_s: float = 60.0, after: float = 0.0) -> float:
+        """Wait for a line containing ``text`` that arrived after ``after`` (UNIX time);
+        returns its arrival time."""
         deadline = time.monotonic() + timeout_s
         seen = 0
         while time.monotonic() < deadline:
             for t, line in self.lines[seen:]:
-                if text in line:
+                if text in line and t > after:
                     return t
             seen = len(self.lines)
             if self.proc is not None and self.proc.poll() is not None and seen == len(self.lines):

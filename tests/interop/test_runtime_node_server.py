@@ -64,9 +64,10 @@ pytestmark = [
     pytest.mark.opcua,
     pytest.mark.timeout(180),
     pytest.mark.skipif(NODE is None, reason="Node.js ('node') is not on PATH"),
-    pytest.mark.skipif(not (NODE_DIR / "node_modules" / "node-opcua-server").is_dir(),
-                       reason="node-opcua-server is not installed: run "
-                              "`npm ci --prefix tests/interop/node`"),
+    pytest.mark.skipif(
+        not (NODE_DIR / "node_modules" / "node-opcua-server").is_dir(),
+        reason="node-opcua-server is not installed: run `npm ci --prefix tests/interop/node`",
+    ),
 ]
 
 TAGS = {
@@ -85,8 +86,10 @@ TAGS = {
         "q_h": {"node": "s=PLC1.DB20.JQ101_PV", "unit": "kW"},
     },
     "status": {
-        "heartbeat": "s=PLC1.DB30.HEARTBEAT", "mode": "s=PLC1.DB30.MODE",
-        "mode_request": "s=PLC1.DB30.MODE_REQ", "sim_time": "s=PLC1.DB30.T_PLANT",
+        "heartbeat": "s=PLC1.DB30.HEARTBEAT",
+        "mode": "s=PLC1.DB30.MODE",
+        "mode_request": "s=PLC1.DB30.MODE_REQ",
+        "sim_time": "s=PLC1.DB30.T_PLANT",
         "status_text": "s=PLC1.DB30.STATUS",
     },
 }
@@ -96,22 +99,44 @@ TAGS = {
 def tank_model() -> PlantModel:
     """The heated tank of plc_server.js without its heat loss (SI units)."""
     area, k_out, rho_cp = 0.5, 2.5e-3, 4.18e6
-    x = SignalSet((Signal("level", "m", 0.05, 3.0, 1.0, "tank level"),
-                   Signal("t_tank", "K", C0, C0 + 100, 300.0, "tank temperature")), kind="x")
-    u = SignalSet((Signal("f_in", "m^3/s", 0.0, 12.0 / 3600, 2.5e-3, "inflow"),
-                   Signal("q_h", "W", 0.0, 250e3, 1e5, "heater power")), kind="u")
+    x = SignalSet(
+        (
+            Signal("level", "m", 0.05, 3.0, 1.0, "tank level"),
+            Signal("t_tank", "K", C0, C0 + 100, 300.0, "tank temperature"),
+        ),
+        kind="x",
+    )
+    u = SignalSet(
+        (
+            Signal("f_in", "m^3/s", 0.0, 12.0 / 3600, 2.5e-3, "inflow"),
+            Signal("q_h", "W", 0.0, 250e3, 1e5, "heater power"),
+        ),
+        kind="u",
+    )
     d = SignalSet((Signal("t_in", "K", C0, C0 + 100, 300.0, "inlet temperature"),), kind="d")
-    y = SignalSet((Signal("level", "m", 0.0, 3.0, 1.0, "measured level"),
-                   Signal("t_tank", "K", C0, C0 + 100, 300.0, "measured temperature")), kind="y")
+    y = SignalSet(
+        (
+            Signal("level", "m", 0.0, 3.0, 1.0, "measured level"),
+            Signal("t_tank", "K", C0, C0 + 100, 300.0, "measured temperature"),
+        ),
+        kind="y",
+    )
     return build_model(
-        "heated_tank", x=x, u=u, d=d, y=y,
+        "heated_tank",
+        x=x,
+        u=u,
+        d=d,
+        y=y,
         rhs=lambda s: {
             "level": (s.f_in - k_out * s.level) / area,
             "t_tank": (s.f_in * (s.t_in - s.t_tank) + s.q_h / rho_cp) / (area * s.level),
         },
         output=lambda s: {"level": s.level, "t_tank": s.t_tank},
-        nominal={"x": {"level": 1.0, "t_tank": 24.0 + C0}, "u": {"f_in": 2.5e-3, "q_h": 1e5},
-                 "d": {"t_in": 15.0 + C0}},
+        nominal={
+            "x": {"level": 1.0, "t_tank": 24.0 + C0},
+            "u": {"f_in": 2.5e-3, "q_h": 1e5},
+            "d": {"t_in": 15.0 + C0},
+        },
         description="heated tank with throughflow (interop PLC stand-in)",
     )
 
@@ -129,18 +154,34 @@ class Probe:
 async def _start_plc(tmp_path: Path, **extra: object) -> tuple[asyncio.subprocess.Process, str]:
     port = free_port()
     cfg = tmp_path / "plc.json"
-    cfg.write_text(json.dumps({"port": port, "speed": SPEED, "step_s": 1.0,
-                               "initial": {"f_in_m3h": 9.0, "q_kw": 100.0}, "t_in_c": 15.0,
-                               "watchdog_timeout_s": 120.0, **extra}))
+    cfg.write_text(
+        json.dumps(
+            {
+                "port": port,
+                "speed": SPEED,
+                "step_s": 1.0,
+                "initial": {"f_in_m3h": 9.0, "q_kw": 100.0},
+                "t_in_c": 15.0,
+                "watchdog_timeout_s": 120.0,
+                **extra,
+            }
+        )
+    )
     proc = await asyncio.create_subprocess_exec(
-        str(NODE), str(NODE_DIR / "plc_server.js"), str(cfg), cwd=str(NODE_DIR),
-        stdout=asyncio.subprocess.PIPE, stderr=open(tmp_path / "plc.log", "wb"),  # noqa: SIM115
+        str(NODE),
+        str(NODE_DIR / "plc_server.js"),
+        str(cfg),
+        cwd=str(NODE_DIR),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=open(tmp_path / "plc.log", "wb"),  # noqa: SIM115
     )
     assert proc.stdout is not None
     while True:
         line = await asyncio.wait_for(proc.stdout.readline(), 60)
         if not line:
-            raise AssertionError(f"plc_server.js exited: {(tmp_path / 'plc.log').read_text()[-2000:]}")
+            raise AssertionError(
+                f"plc_server.js exited: {(tmp_path / 'plc.log').read_text()[-2000:]}"
+            )
         if line.startswith(b"READY "):
             return proc, line.decode().split(" ", 1)[1].strip()
 
@@ -158,13 +199,15 @@ async def test_runtime_reaches_setpoints_on_node_opcua_plc(tmp_path: Path) -> No
                 return client.get_node(f"ns={ns};s=PLC1.{ident}")
 
             # the PLC really checks: a write with a SourceTimestamp (asyncua's write_value) is refused
-            await client.write_values([node("DB30.MODE_REQ")],
-                                      [ua.DataValue(ua.Variant(1, ua.VariantType.Int32))])
+            await client.write_values(
+                [node("DB30.MODE_REQ")], [ua.DataValue(ua.Variant(1, ua.VariantType.Int32))]
+            )
             with pytest.raises(ua.UaStatusCodeError) as err:
                 await node("DB20.FIC101_SP").write_value(10.0)
             assert err.value.code == ua.StatusCodes.BadWriteNotSupported
-            await client.write_values([node("DB30.MODE_REQ")],
-                                      [ua.DataValue(ua.Variant(0, ua.VariantType.Int32))])
+            await client.write_values(
+                [node("DB30.MODE_REQ")], [ua.DataValue(ua.Variant(0, ua.VariantType.Int32))]
+            )
             for _ in range(100):  # the PLC publishes MODE on its next scan
                 if await node("DB30.MODE").read_value() == 0:
                     break
@@ -173,22 +216,42 @@ async def test_runtime_reaches_setpoints_on_node_opcua_plc(tmp_path: Path) -> No
 
             settings = OpcUaSettings(endpoint=endpoint, sample_time_s=DT, request_timeout_s=2.0)
             io = OpcUaPlantIO(model, settings, tags, limits=MoveLimits.from_model(model, RATE))
-            ekf = ExtendedKalmanFilter(model, EstimatorConfig(
-                sample_time_s=DT, measured=("level", "t_tank"),
-                disturbances=DisturbanceModel(outputs=("level", "t_tank")),
-                measurement_std={"level": 0.002, "t_tank": 0.05},
-                process_std={"dy_level": 0.002, "dy_t_tank": 0.1}),
-                x0=model.steady_state(u=model.nominal.u, d=model.nominal.d).x)
-            mpc = NmpcController(model, MpcConfig(
-                horizon_steps=30, sample_time_s=DT,
-                cvs=(CvSpec("level", weight=100.0, target=LEVEL_SP),
-                     CvSpec("t_tank", weight=1e4, target=T_SP)),
-                mvs=(MvSpec("f_in", move_weight=0.1, max_rate_per_s=RATE["f_in"]),
-                     MvSpec("q_h", move_weight=0.1, max_rate_per_s=RATE["q_h"]))))
+            ekf = ExtendedKalmanFilter(
+                model,
+                EstimatorConfig(
+                    sample_time_s=DT,
+                    measured=("level", "t_tank"),
+                    disturbances=DisturbanceModel(outputs=("level", "t_tank")),
+                    measurement_std={"level": 0.002, "t_tank": 0.05},
+                    process_std={"dy_level": 0.002, "dy_t_tank": 0.1},
+                ),
+                x0=model.steady_state(u=model.nominal.u, d=model.nominal.d).x,
+            )
+            mpc = NmpcController(
+                model,
+                MpcConfig(
+                    horizon_steps=30,
+                    sample_time_s=DT,
+                    cvs=(
+                        CvSpec("level", weight=100.0, target=LEVEL_SP),
+                        CvSpec("t_tank", weight=1e4, target=T_SP),
+                    ),
+                    mvs=(
+                        MvSpec("f_in", move_weight=0.1, max_rate_per_s=RATE["f_in"]),
+                        MvSpec("q_h", move_weight=0.1, max_rate_per_s=RATE["q_h"]),
+                    ),
+                ),
+            )
             async with io:
-                loop = ControlLoop(model, io, ekf, mpc, LoopSettings(sample_time_s=DT, speed=SPEED),
-                                   target=OperatingTarget(0.0, y={"level": LEVEL_SP, "t_tank": T_SP}),
-                                   recorders=[probe])
+                loop = ControlLoop(
+                    model,
+                    io,
+                    ekf,
+                    mpc,
+                    LoopSettings(sample_time_s=DT, speed=SPEED),
+                    target=OperatingTarget(0.0, y={"level": LEVEL_SP, "t_tank": T_SP}),
+                    recorders=[probe],
+                )
                 stats = await loop.run(60)
                 mode_after = await node("DB30.MODE").read_value()
                 raw = {i: await node(i).read_value() for i in ("DB10.LT101", "DB10.TT101")}
@@ -223,10 +286,12 @@ async def test_runtime_reaches_setpoints_on_node_opcua_plc(tmp_path: Path) -> No
     assert np.all(np.abs(temp[-10:] - T_SP) < 0.2), temp[-10:] - C0
     inside = (np.abs(level - LEVEL_SP) < 0.01) & (np.abs(temp - T_SP) < 0.2)
     settled = next(k for k in range(len(recs)) if inside[k:].all())
-    print(f"\nnode-opcua PLC: settled at cycle {settled} ({settled * DT:.0f} plant s); final "
-          f"level error {1e3 * (level[-1] - LEVEL_SP):+.2f} mm, temperature error "
-          f"{temp[-1] - T_SP:+.3f} K; y_bias {recs[-1].estimate.y_bias}; "
-          f"cycle median {stats['cycle_ms_median']:.1f} ms, overruns {stats['overruns']}")
+    print(
+        f"\nnode-opcua PLC: settled at cycle {settled} ({settled * DT:.0f} plant s); final "
+        f"level error {1e3 * (level[-1] - LEVEL_SP):+.2f} mm, temperature error "
+        f"{temp[-1] - T_SP:+.3f} K; y_bias {recs[-1].estimate.y_bias}; "
+        f"cycle median {stats['cycle_ms_median']:.1f} ms, overruns {stats['overruns']}"
+    )
     # the output-disturbance estimate took up the heat loss
     assert abs(recs[-1].estimate.y_bias[1]) > 0.1
     # rate limits held on what was written (SI)
@@ -267,24 +332,46 @@ async def test_plc_refusing_remote_loop_goes_on_then_takes_over(tmp_path: Path) 
             f_sp = client.get_node(f"ns={ns};s=PLC1.DB20.FIC101_SP")
             settings = OpcUaSettings(endpoint=endpoint, sample_time_s=DT, request_timeout_s=2.0)
             io = OpcUaPlantIO(model, settings, tags, limits=MoveLimits.from_model(model, RATE))
-            ekf = ExtendedKalmanFilter(model, EstimatorConfig(
-                sample_time_s=DT, measured=("level", "t_tank"),
-                disturbances=DisturbanceModel(outputs=("level", "t_tank"))),
-                x0=model.steady_state(u=model.nominal.u, d=model.nominal.d).x)
-            mpc = NmpcController(model, MpcConfig(
-                horizon_steps=20, sample_time_s=DT,
-                cvs=(CvSpec("level", weight=100.0, target=LEVEL_SP),
-                     CvSpec("t_tank", weight=1e4, target=T_SP)),
-                mvs=(MvSpec("f_in", move_weight=0.1, max_rate_per_s=RATE["f_in"]),
-                     MvSpec("q_h", move_weight=0.1, max_rate_per_s=RATE["q_h"]))))
+            ekf = ExtendedKalmanFilter(
+                model,
+                EstimatorConfig(
+                    sample_time_s=DT,
+                    measured=("level", "t_tank"),
+                    disturbances=DisturbanceModel(outputs=("level", "t_tank")),
+                ),
+                x0=model.steady_state(u=model.nominal.u, d=model.nominal.d).x,
+            )
+            mpc = NmpcController(
+                model,
+                MpcConfig(
+                    horizon_steps=20,
+                    sample_time_s=DT,
+                    cvs=(
+                        CvSpec("level", weight=100.0, target=LEVEL_SP),
+                        CvSpec("t_tank", weight=1e4, target=T_SP),
+                    ),
+                    mvs=(
+                        MvSpec("f_in", move_weight=0.1, max_rate_per_s=RATE["f_in"]),
+                        MvSpec("q_h", move_weight=0.1, max_rate_per_s=RATE["q_h"]),
+                    ),
+                ),
+            )
             async with io:
-                loop = ControlLoop(model, io, ekf, mpc, LoopSettings(sample_time_s=DT, speed=SPEED),
-                                   target=OperatingTarget(0.0, y={"level": LEVEL_SP, "t_tank": T_SP}),
-                                   recorders=[probe])
+                loop = ControlLoop(
+                    model,
+                    io,
+                    ekf,
+                    mpc,
+                    LoopSettings(sample_time_s=DT, speed=SPEED),
+                    target=OperatingTarget(0.0, y={"level": LEVEL_SP, "t_tank": T_SP}),
+                    recorders=[probe],
+                )
                 await loop.run(5)
                 sp_locked = await f_sp.read_value()
                 mode_locked = (await io.mode()).name
-                await client.write_values([key], [ua.DataValue(ua.Variant(False, ua.VariantType.Boolean))])
+                await client.write_values(
+                    [key], [ua.DataValue(ua.Variant(False, ua.VariantType.Boolean))]
+                )
                 await loop.run(5)
                 mode_after = (await io.mode()).name
     finally:

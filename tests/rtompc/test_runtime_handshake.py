@@ -27,6 +27,7 @@ from plant_models.library import load
 from plant_models.model import PlantModel
 from plant_models.samples import ControlMove
 from rtompc.handshake import HandshakeSettings, RemotePolicy
+from rtompc.lifecycle import ExitCode, RunOutcome, decide_exit
 from rtompc.runtime import LoopSettings
 
 
@@ -175,3 +176,29 @@ async def test_partly_rejected_batch_tracked_per_mv(cstr: PlantModel) -> None:
         for a, b in zip(recs, recs[1:], strict=False)
     )
     assert sum(any("BadOutOfRange" in e for e in r.events) for r in recs) == starts < len(partial)
+
+
+async def test_write_failures_above_the_share_give_exit_code_4(cstr: PlantModel) -> None:
+    io, loop, probe = _stack(cstr)
+    io.__class__ = RangePlc
+    assert isinstance(io, RangePlc)
+    io.held_after_write = []
+    async with io:
+        await loop.run(20)
+
+    def outcome(share: float) -> RunOutcome:  # as rtompc run decides it
+        return decide_exit(
+            on=True,
+            connected=loop.connected,
+            in_control=loop.handshake.in_control,
+            writes=loop.write_attempts - loop.stats.write_failures,
+            write_failures=loop.stats.write_failures,
+            max_write_failure_share=share,
+            stopped_by="normal end",
+        )
+
+    refused = loop.stats.write_failures / loop.write_attempts
+    assert loop.write_attempts == 20 and 0.5 < refused < 1.0
+    assert outcome(0.1).code is ExitCode.WRITE_FAILURES
+    assert f"{loop.stats.write_failures} of 20 writes failed" in outcome(0.1).reason
+    assert outcome(1.0).code is ExitCode.OK
