@@ -90,6 +90,12 @@ class NmpcController:
         self._build(config)
         self._w: NDArray[np.float64] | None = None
         self._u_last: NDArray[np.float64] | None = None
+        self._restricted: dict[str, tuple[float, float]] = {}
+        self._set_targets(config)
+
+    def _set_targets(self, config: MpcConfig) -> None:
+        """Default targets (used where an OperatingTarget gives none) from ``config``."""
+        model = self.model
         self._y_target = np.zeros(len(model.y))
         for c in config.cvs:
             if c.target is not None:
@@ -140,10 +146,25 @@ class NmpcController:
                 spec = dataclasses.replace(spec, lower=lo, upper=max(lo, hi))
             specs.append(spec)
         config = dataclasses.replace(base, mvs=tuple(specs)) if bounds else base
+        self._restricted = {n: (float(lo), float(hi)) for n, (lo, hi) in bounds.items()}
         self.config = config
         self._build(config)
         self.reset()
         log.info("controller re-planned with MV bounds %s", dict(bounds) or "as configured")
+
+    def retune(
+        self, config: MpcConfig, bounds: Mapping[str, tuple[float, float]] | None = None
+    ) -> None:
+        """Replace the configuration while running (live CV limits, zones, weights, setpoints,
+        MV rate limits) with MV bounds ``bounds`` (see :meth:`restrict_mvs`; None keeps the
+        current restriction). Same horizon, sample time and signals expected. Rebuilds once
+        and starts the next step cold."""
+        if not isinstance(config, MpcConfig):
+            raise ConfigError(f"retune: expected MpcConfig, got {type(config).__name__}")
+        config.check_against(self.model)
+        self.base_config = config
+        self._set_targets(config)
+        self.restrict_mvs(self._restricted if bounds is None else bounds)
 
     # State ------------------------------------------------------------------
     def reset(self) -> None:

@@ -50,6 +50,7 @@ from plant_models.samples import (
 )
 from rtompc.cycle import CycleRecord
 from rtompc.handshake import HandshakeSettings, RemoteHandshake
+from rtompc.live import LiveApplier, LiveParameters
 from rtompc.pacing import EngineClock, Pacer, PlantClockWatch, Tick
 from rtompc.stats import LoopStats
 from rtompc.supervision import (
@@ -162,6 +163,7 @@ class ControlLoop:
         recorders: Sequence[Recorder] = (),
         on_cycle: Callable[[CycleRecord], None] | None = None,
         supervision: SupervisionSettings | None = None,
+        live: LiveParameters | None = None,
     ) -> None:
         if tuple(io.mv_names) != model.u.names:
             raise ConfigError(
@@ -215,6 +217,9 @@ class ControlLoop:
         self._judged = False  # the plant held setpoints this loop wrote over the last period
         self._replan = False
         self._limit_text: dict[str, str] = {}
+        self._sup_bounds: dict[str, tuple[float, float]] = {}
+        self.live = LiveApplier(live, model.u.names) if live is not None else None
+        """Live parameters (operator/engineer changes), applied at the start of a cycle."""
 
     # ------------------------------------------------------------------
     def stop(self) -> None:
@@ -250,7 +255,9 @@ class ControlLoop:
         restrict = getattr(self.controller, "restrict_mvs", None)
         if (report.changed or self._replan) and restrict is not None:
             self._replan = False
-            await asyncio.to_thread(restrict, report.bounds)
+            self._sup_bounds = dict(report.bounds)
+            live = self.live.bounds if self.live is not None else {}
+            await asyncio.to_thread(restrict, {**live, **report.bounds})
         return report
 
     def _limit_flags(
@@ -340,6 +347,10 @@ class ControlLoop:
         t0 = time.monotonic()
         wall = time.time()
         events: list[str] = []
+        if self.live is not None:  # live changes take effect from this cycle on
+            step = self.live.begin(events)
+            if step.mode is not None and step.mode is not self.settings.mode:
+                self.set_mode(step.mode)
         settings = self.settings
         on = settings.mode is Mode.ON
         period_wall = settings.sample_time_s / settings.speed
@@ -387,8 +398,12 @@ class ControlLoop:
             except PlantIOError as exc:  # link lost again: retry next cycle
                 events.append(f"reading the plant's MVs failed: {exc}")
         u_plant = self._u_applied.copy() if self._u_applied is not None else self.model.nominal.u
+        in_service = self._in_service
+        if self.live is not None:
+            await self.live.apply_controller(self.controller, u_plant, self._sup_bounds)
+            in_service = in_service & self.live.in_service()
         sup = await self._supervise_actuators(connected, u_plant, t_engine, events)
-        in_service = self._in_service if sup is None else self._in_service & sup.in_service
+        in_service = in_service if sup is None else in_service & sup.in_service
         if sup is not None:  # out of service by supervision: hold at (track) the position
             track = (~sup.in_service) & np.isfinite(sup.u_measured)
             u_plant = np.where(track, sup.u_measured, u_plant)
@@ -403,6 +418,7 @@ class ControlLoop:
             and settings.rto_every_n
             and self._cycle % settings.rto_every_n == 0
             and connected
+            and (self.live is None or self.live.rto_enabled)
         ):
             try:
                 new_target, rto_status = await asyncio.to_thread(
@@ -423,7 +439,7 @@ class ControlLoop:
             result = await asyncio.to_thread(
                 self.controller.step,
                 estimate.x,
-                target=self.target,
+                target=self.target if self.live is None else self.live.target(self.target),
                 d=d,
                 y_bias=estimate.y_bias if estimate.y_bias.size else None,
                 u_bias=estimate.u_bias if estimate.u_bias.size else None,
@@ -534,6 +550,8 @@ class ControlLoop:
         )
         for ev in events:
             logger.info("cycle %d: %s", self._cycle, ev)
+        if self.live is not None:
+            self.live.live.set_actual("controller.mode", settings.mode)
         for rec in self.recorders:
             rec.append(record)
         if self.on_cycle is not None:
