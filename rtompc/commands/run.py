@@ -42,6 +42,7 @@ from rtompc.lifecycle import (
     decide_exit,
     hand_back,
 )
+from rtompc.live.startup import live_for_run
 from rtompc.runtime import ControlLoop, LoopSettings
 from rtompc.status import CvLimits, StatusFormatter
 
@@ -88,16 +89,25 @@ async def run_app(
         hist = build.historian(cfg, ms.plant, io.measurement_names)
     except (OSError, sqlite3.Error) as exc:
         raise StartupError(f"{path}: historian.path: not writable: {exc}") from None
+    text = path.read_text()
+    config_hash = hashlib.sha256(text.encode()).hexdigest()
     if hist is not None:
-        text = path.read_text()
         hist.begin_run(
             "run",
             mode=run_mode,
-            config_hash=hashlib.sha256(text.encode()).hexdigest(),
+            config_hash=config_hash,
             config_text=text,
             meta={"config": str(path)},
         )
         recorders.append(hist.recorder())
+    live = live_for_run(
+        model,
+        getattr(controller, "base_config", mpc_cfg),
+        mode=run_mode,
+        rto_enable=target_source is not None,
+        historian=hist,
+        config_hash=config_hash,
+    )
     loop = ControlLoop(
         model,
         io,
@@ -108,6 +118,7 @@ async def run_app(
         target_source=target_source,
         recorders=recorders,
         supervision=build.supervision(cfg, model),
+        live=live,
     )
     n = steps if steps is not None else cfg.loop.steps
     ev_loop = asyncio.get_running_loop()

@@ -4,6 +4,7 @@
 - :mod:`.params`: :class:`LiveParameters`, the one model (validation, queue, journal).
 - :mod:`.config`: live values -> the controller's MpcConfig, MV bounds, setpoints.
 - :mod:`.apply`: :class:`LiveApplier`, how the loop applies changes at the start of a cycle.
+- :mod:`.replay`, :mod:`.startup`: the restart policy, and the live model of ``rtompc run``.
 
 Restart policy (see ``docs/live-parameters.md``): the journal of the last run with the
 same configuration hash is replayed at start-up (:func:`replay`), except mode requests:

@@ -27,10 +27,21 @@ NOT_REPLAYED = frozenset({"controller.mode_request", "controller.mode"})
 class Entry(Protocol):
     """What replay needs of a journal row (:class:`rtompc.historian.journal.JournalRow`)."""
 
-    key: str
-    new: object
-    role: str
-    user: str
+    @property
+    def key(self) -> str:
+        """Parameter key."""
+
+    @property
+    def new(self) -> object:
+        """Value set."""
+
+    @property
+    def role(self) -> str:
+        """Role name."""
+
+    @property
+    def user(self) -> str:
+        """Who."""
 
 
 def replay(live: LiveParameters, entries: Iterable[Entry]) -> int:

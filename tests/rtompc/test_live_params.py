@@ -19,6 +19,7 @@ from rtompc.historian import Historian, HistorianLayout
 from rtompc.historian.journal import HistorianJournal, last_run_changes, read_journal
 from rtompc.live import LiveChangeRefused, LiveParameters, Refusal, Role, Source, replay
 from rtompc.live.config import controller_config
+from rtompc.live.startup import live_for_run
 
 
 @pytest.fixture(scope="module")
@@ -117,3 +118,30 @@ def test_journal_rows_and_restart_replay(cstr: PlantModel, tmp_path: Path) -> No
         # a changed configuration replays nothing
         hist.begin_run("run", mode=Mode.ON, config_hash="other")
         assert last_run_changes(hist, "other") == []
+
+
+def test_run_startup_replays_the_last_run_with_the_same_config(
+    cstr: PlantModel, tmp_path: Path
+) -> None:
+    """What ``rtompc run`` does at start-up (rtompc.live.startup.live_for_run)."""
+    with Historian(tmp_path / "h.sqlite", HistorianLayout.for_model(cstr)) as hist:
+
+        def start(config_hash: str) -> LiveParameters:
+            hist.begin_run("run", mode=Mode.SHADOW, config_hash=config_hash)
+            return live_for_run(
+                cstr,
+                _config(),
+                mode=Mode.SHADOW,
+                rto_enable=False,
+                historian=hist,
+                config_hash=config_hash,
+            )
+
+        first = start("h1")
+        first.submit("mv.q_k.low", -2000.0, role=Role.OPERATOR, user="op1", source=Source.WEB)
+        first.submit("controller.mode_request", "on", role=Role.OPERATOR, user="op1")
+        second = start("h1")  # a restart with the same file
+        assert second.value("mv.q_k.low") == -2000.0
+        assert second.value("controller.mode_request") is Mode.SHADOW
+        third = start("h2")  # an edited file
+        assert third.value("mv.q_k.low") == pytest.approx(cstr.u["q_k"].lower)
