@@ -7,7 +7,7 @@ once there, and its backoff starts at 1 s). :class:`OpcUaLink` owns the current
 - loss is detected by asyncua's keep-alive probe (``connection_lost_callback``),
   by a check of the client state every ``watchdog_interval_s``, and by any
   request that fails with a link error (:meth:`OpcUaLink.call`); a killed server
-  is seen at once, a hung one within about ``2 * watchdog_interval_s``;
+  is seen at once, a hung one within about twice ``max(watchdog_interval_s, request_timeout_s)``;
 - from the moment of loss :attr:`OpcUaLink.session` is None, so nothing is
   written until a new session is open;
 - reconnect attempts start after ``reconnect_initial_delay_s`` and double up

@@ -165,7 +165,11 @@ class OpcUaSession:
         client = Client(
             settings.endpoint,
             timeout=settings.request_timeout_s,
-            watchdog_intervall=settings.watchdog_interval_s,
+            # asyncua's keep-alive probe times out after its own interval: at 0.5 s a busy
+            # host (load 10+ on 2 cores) or a busy PLC lost sessions that were alive. The
+            # probe gets the request timeout instead; our supervisor still checks the client
+            # state every watchdog_interval_s, and every request has request_timeout_s.
+            watchdog_intervall=max(settings.watchdog_interval_s, settings.request_timeout_s),
         )
         client.name = client.description = "rtompc"
         client.session_timeout = 60_000

@@ -110,7 +110,10 @@ class OpcUaSettings:
     request_timeout_s: float = 2.0
     """Timeout of each OPC UA request."""
     watchdog_interval_s: float = 0.5
-    """Period of the link probe; a hung server is detected within about twice this."""
+    """Period of the client-state check. asyncua's keep-alive probe runs every
+    ``max(watchdog_interval_s, request_timeout_s)`` with that timeout, so a server slower
+    than this interval is not taken for lost; a hung server is detected within about twice
+    the larger of the two (a killed one at once)."""
     reconnect_initial_delay_s: float = 0.1
     """First wait before a reconnect attempt; doubles up to the maximum."""
     reconnect_max_delay_s: float = 2.0
