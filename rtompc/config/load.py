@@ -12,6 +12,7 @@ expectation, allowed keys and a "did you mean".
 
 from __future__ import annotations
 
+import copy
 import difflib
 import logging
 import re
@@ -84,19 +85,43 @@ def validate(
     problems: list[Problem] = []
     models = LoadedModels.load(data, file, problems)
     context = {"units": models.units(), "base": file.parent if file is not None else Path(".")}
+    checked: C | None = None
     try:
         cfg = cls.model_validate(data, context=context)
+        checked = cfg
     except ValidationError as exc:
         problems.extend(_problems(exc, cls, data, file))
         cfg = None
-    if cfg is not None and models.complete:
-        problems.extend(cross_check(cfg, models, file))
+        checked = _without_unknown_keys(cls, data, exc, context)
+    if checked is not None and models.complete:
+        problems.extend(cross_check(checked, models, file))
     problems = [_with_line(p, index) for p in problems]
     if problems:
         raise ConfigProblems(_dedupe(problems), file)
     assert cfg is not None  # noqa: S101 - no problems means validation succeeded
     cfg._source = file
     return cfg
+
+
+def _without_unknown_keys(
+    cls: type[C], data: Mapping[str, Any], exc: ValidationError, context: dict[str, Any]
+) -> C | None:
+    """The config validated with its unknown keys left out, when unknown keys were its only
+    problems (None otherwise), so that the cross-checks still report in the same pass: a typo
+    in one key must not hide an unknown signal name elsewhere."""
+    errors = exc.errors(include_url=False)
+    if not errors or any(err["type"] != "extra_forbidden" for err in errors):
+        return None
+    pruned = copy.deepcopy(dict(data))
+    for err in errors:
+        loc = _clean_loc(pruned, err["loc"])
+        parent = _raw_at(pruned, loc[:-1]) if loc else None
+        if isinstance(parent, dict):
+            parent.pop(loc[-1], None)
+    try:
+        return cls.model_validate(pruned, context=context)
+    except ValidationError:
+        return None
 
 
 def source_of(cfg: AppConfig) -> Path | None:

@@ -163,6 +163,40 @@ measured = ["c_b", "t_q"]
     assert len(msgs) == 5
 
 
+def test_a_typo_in_one_key_does_not_hide_an_unknown_signal_elsewhere(tmp_path: Path) -> None:
+    # An unknown key fails pydantic's validation; the cross-checks against the model must
+    # still run in the same pass (the user should not fix one problem to learn of the next).
+    text = """[plant]
+name = "van_de_vusse"
+[transport]
+kind = "inprocess"
+[loop]
+sample_time_s = 20
+[mpc]
+horizon_steps = 10
+[[mpc.cvs]]
+name = "c_bb"
+weight = 1.0
+target = "1.0 mol/l"
+[[mpc.cvs]]
+name = "t_r"
+upper = "130 degC"
+l1_penalty = 10
+l2_penalty = 10
+weigth = 2
+[[mpc.mvs]]
+name = "f_dil"
+move_weight = 1.0
+"""
+    path = _write(tmp_path, text)
+    with pytest.raises(ConfigProblems) as err:
+        load_app(path)
+    joined = "\n".join(str(p) for p in err.value.problems)
+    assert f"{path}:18: mpc.cvs[1].weigth: unknown key; did you mean 'weight'?" in joined
+    assert f"{path}:10: mpc.cvs[0].name: unknown CV 'c_bb'; did you mean 'c_b'?" in joined
+    assert len(err.value.problems) == 2
+
+
 def test_relative_paths_and_model_modules_resolve_against_the_file(tmp_path: Path) -> None:
     sub = tmp_path / "site"
     sub.mkdir()
