@@ -204,9 +204,11 @@ class OpcUaPlantIO(PlantIO):
             )
         self.node_problems = problems
         act = await self._actuators(session)
-        # Bumpless: rate limits start from what the plant holds now, not from our last write.
-        good = np.array([q is Quality.GOOD for q in act.quality])
-        self._reference = np.where(good, act.values, np.nan)
+        held = await self._setpoints(session)
+        # Bumpless: rate limits start from the setpoints in force now, not from our last write
+        # (nor from a lagging actuator's position on its way there).
+        good = np.array([q is Quality.GOOD for q in held.quality])
+        self._reference = np.where(good, held.values, np.nan)
         if reconnect and self._on_reconnect is not None:
             try:
                 await self._on_reconnect(act)
@@ -314,18 +316,28 @@ class OpcUaPlantIO(PlantIO):
         held = np.asarray(held, dtype=float)
         self._reference = np.where(np.isfinite(held), held, self._reference)
 
+    async def read_setpoints(self) -> Measurement:
+        return await self._setpoints(self._require("read_setpoints"))
+
+    async def _setpoints(self, session: OpcUaSession) -> Measurement:
+        """The setpoint nodes' current values."""
+        return await self._read_mvs(session, self._tags.setpoints, session.setpoints, "setpoints")
+
     async def _actuators(self, session: OpcUaSession) -> Measurement:
         """Actuator values (or, without actuator tags, the setpoints' read-back)."""
         tags = self._tags.actuators or self._tags.setpoints
         nodes = session.actuators or session.setpoints
+        return await self._read_mvs(session, tags, nodes, "actuators")
+
+    async def _read_mvs(
+        self, session: OpcUaSession, tags: Sequence[Tag], nodes: Sequence[ua.NodeId], what: str
+    ) -> Measurement:
         try:
             dvs = await asyncio.wait_for(session.read(nodes), self._settings.request_timeout_s)
         except (UaError, ConnectionError, OSError, TimeoutError) as exc:
             if is_link_error(exc):
                 self._link.lost(exc, session)
-            raise PlantIOError(
-                f"{self._settings.endpoint}: read actuators failed ({exc!r})"
-            ) from None
+            raise PlantIOError(f"{self._settings.endpoint}: read {what} failed ({exc!r})") from None
         a = self._assess(tags, dvs, time.time())
         return Measurement(
             self._last.time_s, self.mv_names, a.values, tuple(a.quality), self._last.time_s - a.ages

@@ -127,8 +127,9 @@ class OpcUaSettings:
     readback_abs_tol: float = 1e-9
     """Absolute tolerance of the write read-back check (SI)."""
     mode_timeout_s: float = 2.0
-    """No longer used: :meth:`~interfaces.plantio.PlantIO.request_mode` writes the request and
-    returns the mode reported now, without waiting (kept so older settings still load)."""
+    """Not used by the transport: :meth:`~interfaces.plantio.PlantIO.request_mode` writes the
+    request and returns the mode reported now, without waiting. The application uses it as the
+    time to wait for the plant to confirm a LOCAL hand-back at the end of a run."""
     check_units: bool = True
     """At connect, compare each tag's unit with the node's EngineeringUnits property (when the
     server has one) and refuse a mismatch."""

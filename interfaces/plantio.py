@@ -208,6 +208,13 @@ class PlantIO(ABC):
     async def read_actuators(self) -> Measurement:
         """The MV values the plant actually holds (names = :attr:`mv_names`)."""
 
+    async def read_setpoints(self) -> Measurement:
+        """The setpoints in force on the plant (names = :attr:`mv_names`): what a bumpless start
+        continues from and rate limits count from. An actuator that lags its setpoint is still
+        on its way; this is where it is going. Default: :meth:`read_actuators`, for transports
+        whose plant has no separate setpoint read."""
+        return await self.read_actuators()
+
     @property
     def actuator_feedback(self) -> tuple[str, ...]:
         """MVs whose actuator position / PV :meth:`read_actuators` reports (not an echo of the

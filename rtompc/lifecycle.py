@@ -10,8 +10,10 @@ closed in the historian with its exit reason -> the process exits with an
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
+import time
 from dataclasses import dataclass
 from enum import Enum, IntEnum
 
@@ -92,19 +94,32 @@ def decide_exit(
     return RunOutcome(ExitCode.OK, stopped_by)
 
 
-async def hand_back(io: PlantIO, policy: HandBack) -> str:
-    """Hand the plant back after the last cycle; returns what was done (never raises)."""
+async def hand_back(io: PlantIO, policy: HandBack, confirm_within_s: float = 2.0) -> str:
+    """Hand the plant back after the last cycle; returns what was done (never raises).
+
+    With :attr:`HandBack.LOCAL` the LOCAL request is written and the plant's mode is read
+    again until it reports LOCAL or ``confirm_within_s`` (``transport.mode_timeout_s``) has
+    passed: a PLC takes a mode request at its next scan, so the first read may still say
+    REMOTE.
+    """
     if not io.connected:
         return "link down: nothing handed back (the plant's watchdog takes over)"
     if policy is HandBack.HOLD:
         return "holding the last setpoints; heartbeat stopped, the plant's watchdog takes over"
     try:
         mode = await io.request_mode(remote=False)
+        deadline = time.monotonic() + max(0.0, confirm_within_s)
+        while mode is not PlantMode.LOCAL and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+            mode = await io.mode()
     except PlantIOError as exc:
         return f"LOCAL request failed ({exc}); the plant's watchdog takes over"
     if mode is PlantMode.LOCAL:
         return "plant handed back: LOCAL requested and granted, holding its current values"
-    return f"LOCAL requested, plant reports {mode.name}; the plant's watchdog takes over"
+    return (
+        f"LOCAL requested, plant still reports {mode.name} after {confirm_within_s:g} s; "
+        "the plant's watchdog takes over"
+    )
 
 
 def check_clock(

@@ -286,8 +286,8 @@ class ControlLoop:
         self.handshake.operator_request()
 
     async def _read_plant_mvs(self, base: NDArray[np.float64]) -> NDArray[np.float64]:
-        """The MV values the plant holds (``base`` where unknown); raises PlantIOError."""
-        act = await self.io.read_actuators()
+        """The MV setpoints the plant holds (``base`` where unknown); raises PlantIOError."""
+        act = await self.io.read_setpoints()
         u = np.array(
             [
                 act.values[act.names.index(n)] if n in act.names else np.nan

@@ -153,10 +153,8 @@ async def run_app(
             stats = await loop.run(n)
         finally:
             if run_mode is Mode.ON:
-                print(
-                    f"hand-back ({cfg.loop.on_stop.value}): {await hand_back(io, cfg.loop.on_stop)}",
-                    flush=True,
-                )
+                handed = await hand_back(io, cfg.loop.on_stop, cfg.transport.mode_timeout_s)
+                print(f"hand-back ({cfg.loop.on_stop.value}): {handed}", flush=True)
             await io.close()
         outcome = decide_exit(
             on=run_mode is Mode.ON,

@@ -178,8 +178,9 @@ class TransportConfig(Section):
     readback_abs_tol: float = Field(default=1e-9, gt=0)
     """Absolute tolerance of the write read-back check (SI)."""
     mode_timeout_s: PositiveSeconds = 2.0
-    """No longer used: a mode request does not wait for the plant's answer (the loop asks
-    again on later cycles). Accepted so older files still load."""
+    """How long ``rtompc run`` waits at its end for the plant to confirm the LOCAL hand-back
+    (``loop.on_stop = "local"``). In the loop a mode request never waits: the loop asks again
+    on later cycles."""
     check_units: bool = True
     """At connect, compare each tag's unit with the node's EngineeringUnits."""
     max_rate_per_s: dict[str, Annotated[SignalNumber, Field(gt=0)]] = {}
