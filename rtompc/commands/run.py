@@ -27,6 +27,7 @@ import logging
 import signal
 import sqlite3
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,7 @@ from plant_models.errors import PlantIOError
 from plant_models.samples import Mode
 from rtompc.config import AppConfig, build, load_app
 from rtompc.cycle import CycleRecord
+from rtompc.historian.recorder import HistorianHealth
 from rtompc.lifecycle import (
     ExitCode,
     RunOutcome,
@@ -55,12 +57,24 @@ class _Printer:
     def __init__(self, every: int, fmt: StatusFormatter) -> None:
         self.every = every
         self.fmt = fmt
+        self.historian_health: Callable[[], HistorianHealth] | None = None
+        """The historian recorder's health (None: no historian): a line when it degrades or
+        recovers, and on every status line while it is degraded."""
+        self._degraded = False
 
     def append(self, rec: CycleRecord) -> None:
         for line in self.fmt.event_lines(rec):
             print(line, flush=True)
+        health = self.historian_health() if self.historian_health is not None else None
+        if health is not None and health.degraded != self._degraded:
+            self._degraded = health.degraded
+            print(
+                health.line() if health.degraded else f"historian back: {health.line()}", flush=True
+            )
         if self.every and rec.cycle % self.every == 0:
             print(self.fmt.line(rec), flush=True)
+            if health is not None and health.degraded:
+                print(health.line(), flush=True)
 
 
 async def run_app(
@@ -84,7 +98,8 @@ async def run_app(
         if tags is not None
         else StatusFormatter(model, cv_limits)
     )
-    recorders: list[Any] = [_Printer(every, fmt), *build.rto_recorders(target_source)]
+    printer = _Printer(every, fmt)
+    recorders: list[Any] = [printer, *build.rto_recorders(target_source)]
     try:
         hist = build.historian(cfg, ms.plant, io.measurement_names)
     except (OSError, sqlite3.Error) as exc:
@@ -99,7 +114,9 @@ async def run_app(
             config_text=text,
             meta={"config": str(path)},
         )
-        recorders.append(hist.recorder())
+        recorder = hist.recorder()
+        printer.historian_health = recorder.health
+        recorders.append(recorder)
     live = live_for_run(
         model,
         getattr(controller, "base_config", mpc_cfg),

@@ -180,3 +180,36 @@ def test_read_only_directory_is_a_config_error_naming_the_path(
     assert res.returncode == 2, res.stderr[-2000:]
     assert f"historian {path}: directory {ro} is not writable" in res.stderr
     assert "Traceback" not in res.stderr
+
+
+async def test_run_status_shows_a_degraded_historian_and_its_recovery(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`rtompc run`'s printer says when the historian degrades and when it is back."""
+    from rtompc.commands.run import _Printer
+    from rtompc.status import StatusFormatter
+
+    hist = Historian(
+        tmp_path / "h.sqlite", HistorianLayout.for_model(VDV, VDV.y.names + VDV.d.names)
+    )
+    hist.begin_run("run", mode=Mode.ON)
+    recorder = hist.recorder(retry_interval_s=0.02)
+    printer = _Printer(5, StatusFormatter(VDV, {}))
+    printer.historian_health = recorder.health
+    io, loop = _loop(recorder)
+    loop.recorders.append(printer)
+    with hist._lock:
+        pages = hist.con.execute("PRAGMA page_count").fetchone()[0]
+        hist.con.execute(f"PRAGMA max_page_count = {pages}")
+    async with io:
+        stats = await loop.run(12)
+        assert stats["cycles"] == 12 and stats["writes"] == 12
+        out = capsys.readouterr().out
+        assert "historian DEGRADED: OperationalError: database or disk is full" in out
+        with hist._lock:
+            hist.con.execute("PRAGMA max_page_count = 1073741823")
+        assert recorder.flush(5.0)
+        await loop.run(2)
+    out = capsys.readouterr().out
+    assert "historian back: historian ok" in out
+    hist.close()
