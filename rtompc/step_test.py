@@ -154,7 +154,8 @@ async def run_step_test(
         )
     if not io.connected:
         raise PlantIOError("step test: the plant I/O is not connected (use 'async with io')")
-    act = await io.read_actuators()
+    # start values: the setpoints in force (a lagging actuator may still be on its way there)
+    act = await io.read_setpoints()
     held0 = np.array([act.values[act.names.index(n)] for n in mvs], dtype=float)
     if u_start is not None:
         unknown = sorted(set(u_start) - set(mvs))
