@@ -7,8 +7,8 @@ the setpoint the plant held over the last period, and compares it with the
 feedback read now. A disagreement beyond the deadband over ``detect_samples``
 consecutive samples declares the MV
 
-- ``saturated`` when the feedback was still moving (by more than the deadband)
-  within the detection window and then stopped short of the setpoint: the
+- ``saturated`` when the feedback moved toward the setpoint (by more than the
+  deadband) within the detection window and then stopped short of it: the
   actuator works but tops out there, so the MV stays in service with its bound on
   the setpoint's side moved to the position;
 - ``stuck`` when the feedback did not move over the window: the MV goes out of
@@ -29,7 +29,8 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from collections import deque
+from dataclasses import dataclass, field
 from enum import Enum
 
 import numpy as np
@@ -86,8 +87,8 @@ class _Track:
     since_s: float = 0.0
     retry_s: float = 0.0
     bound: tuple[float, float] | None = None
-    moved_ref: float = math.nan
-    moved_s: float = -math.inf
+    recent: deque[tuple[float, float]] = field(default_factory=deque)
+    """(time, feedback) of the last samples, oldest first, over the detection window."""
 
 
 class ActuatorSupervisor:
@@ -177,10 +178,10 @@ class ActuatorSupervisor:
             t = self._tracks[i]
             sp = float(setpoint_held[i])
             fb = float(u_meas[i])
-            if math.isnan(t.moved_ref):
-                t.moved_ref = fb
-            elif abs(fb - t.moved_ref) > self._deadband[i]:
-                t.moved_ref, t.moved_s = fb, time_s
+            t.recent.append((time_s, fb))
+            window = (self.settings.check(n).detect_samples + 2) * self._dt
+            while t.recent and time_s - t.recent[0][0] > window + 1e-9 * self._dt:
+                t.recent.popleft()
             if not (judged and math.isfinite(sp) and math.isfinite(t.expected)):
                 t.expected, t.bad = fb, 0
                 continue
@@ -229,8 +230,12 @@ class ActuatorSupervisor:
         sig = self.model.u[name]
         check = self.settings.check(name)
         db = self._deadband[i]
-        window = (check.detect_samples + 2) * self._dt
-        alive = time_s - t.moved_s <= window + 1e-9 * self._dt
+        # Saturated only if the feedback made headway toward the setpoint within the window;
+        # movement away from it (still settling toward an earlier setpoint when it stuck)
+        # is no sign of a working actuator.
+        toward = math.copysign(1.0, sp - fb)
+        progress = max(((fb - f) * toward for _, f in t.recent), default=0.0)
+        alive = progress > db
         at_upper = alive and miss < 0  # asked higher than it goes
         at_lower = alive and miss > 0
         span = f"{t.bad} samples ({t.bad * self._dt:g} s)"

@@ -112,6 +112,34 @@ def test_saturated_actuator_gets_its_bound_moved_and_stays_in_service() -> None:
     assert rep.flags == ("q_k:saturated",)
 
 
+def test_stuck_while_settling_away_from_the_new_setpoint_is_stuck_not_saturated() -> None:
+    """The heater of the strict PLC stand-in sticks while still settling down toward 45 kW
+    (Van de Vusse cooling stands in here); it is then asked for more and does not move. Movement
+    away from the setpoint is no sign of a working actuator: STUCK, out of service. (CI saw
+    SATURATED here when the stick fell just inside the old 'moved recently' window.)"""
+    vdv = load("van_de_vusse")
+    dt, tau, db = 2.0, 5.0, 300.0
+    check = ActuatorCheck(time_constant_s=tau, deadband=db)
+    sup = ActuatorSupervisor(vdv, dt, ActuatorSupervision(mvs={"q_k": check}), vdv.u.names)
+    f = float(vdv.nominal.u[0])
+    alpha = 1.0 - math.exp(-dt / tau)
+    pos, held, rep = -5500.0, -5500.0, None
+    for k in range(14):  # at k = 9 the setpoint steps from -5500 to -4500 W; it settles
+        rep = sup.observe(k * dt, np.array([f, held]), _fb(vdv.u.names, [f, pos]), k > 0)
+        assert rep.health[1] is MvHealth.OK
+        held = -4500.0 if k >= 8 else -5500.0
+        pos += alpha * (held - pos)
+    stuck_at = pos
+    held = -7000.0  # asked for more cooling: no response
+    health = []
+    for k in range(14, 22):
+        rep = sup.observe(k * dt, np.array([f, held]), _fb(vdv.u.names, [f, stuck_at]), True)
+        health.append(rep.health[1])
+    assert MvHealth.SATURATED not in health
+    assert health[-1] is MvHealth.STUCK
+    assert rep is not None and not rep.in_service[1]
+
+
 def test_retry_puts_a_stuck_mv_back_on_trial_and_doubles_the_wait() -> None:
     vdv = load("van_de_vusse")
     check = ActuatorCheck(retry_after_s=100.0)
