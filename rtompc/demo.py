@@ -22,10 +22,12 @@ Chachuat & Bonvin, Ind. Eng. Chem. Res. 48 (2009) 6022–6033):
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
@@ -40,12 +42,17 @@ from rtompc.config import AppConfig, Security, build, load_app
 from rtompc.cycle import CycleRecord
 from rtompc.hil_process import HilProcess, free_port, make_secure_bench, write_bench
 from rtompc.historian import Historian, HistorianLayout, HistorianRecorder
+from rtompc.historian.journal import HistorianJournal
+from rtompc.live import LiveParameters
+from rtompc.live.view import EngineViews, Surface, UnitView
 from rtompc.runtime import ControlLoop
 
 logger = logging.getLogger(__name__)
 
 CONFIG = Path(__file__).parent / "data" / "demo_williams_otto.toml"
 """The demo's whole stack as a config file (plant, secured OPC UA, EKF, NMPC, RTO)."""
+UNIT = "williams_otto"
+"""The demo's unit name (operator surfaces show it)."""
 X_G_MAX = 0.11
 """Soft upper limit on the by-product mass fraction (``mpc.cvs`` x_g upper in the file)."""
 
@@ -124,8 +131,13 @@ class Progress:
             self.stream.flush()
 
 
-async def run_demo(opts: DemoOptions, stream: TextIO | None = None) -> dict[str, Any]:
-    """Run the whole demo; returns the summary (also written to ``summary.json``)."""
+async def run_demo(opts: DemoOptions, stream: TextIO | None = None,
+                   surfaces: Sequence[Surface] = ()) -> dict[str, Any]:
+    """Run the whole demo; returns the summary (also written to ``summary.json``).
+
+    ``surfaces``: operator surfaces served beside the loop (engine OPC UA server, web
+    console), given the demo's :class:`EngineViews` (one unit, ``williams_otto``); their
+    changes go through the demo's live parameters, journaled in its historian."""
     out = opts.out_dir.expanduser().resolve()  # the bench file names paths; make them absolute
     out.mkdir(parents=True, exist_ok=True)
     cfg = demo_config()
@@ -178,12 +190,18 @@ async def run_demo(opts: DemoOptions, stream: TextIO | None = None) -> dict[str,
             hist = Historian(hist_path, HistorianLayout.for_model(plant, io.measurement_names))
             hist.begin_run("demo", mode="on", meta={"cycles": opts.cycles},
                            config_text=CONFIG.read_text(encoding="utf-8"))
-            loop = ControlLoop(ms.model, io, ekf, mpc,
-                               build.loop_settings(run_cfg, default_mode=Mode.ON),
+            settings = build.loop_settings(run_cfg, default_mode=Mode.ON)
+            live = LiveParameters(ms.model, mpc.base_config, mode=settings.mode,
+                                  rto_enable=stage is not None, journal=HistorianJournal(hist))
+            loop = ControlLoop(ms.model, io, ekf, mpc, settings,
                                target=start, target_source=stage,
                                recorders=[progress, HistorianRecorder(hist)],
-                               supervision=build.supervision(run_cfg))
-            stats = await loop.run(opts.cycles)
+                               supervision=build.supervision(run_cfg), live=live)
+            views = EngineViews([UnitView.for_loop(UNIT, loop)])
+            async with contextlib.AsyncExitStack() as stack:
+                for surface in surfaces:
+                    await stack.enter_async_context(surface(views))
+                stats = await loop.run(opts.cycles)
             hist.close()
     wall = time.monotonic() - t_start
     if stream:

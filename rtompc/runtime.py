@@ -105,6 +105,15 @@ class TargetSource(Protocol):
         """New targets (None keeps the current ones) and a status text for the record."""
 
 
+class FramePublisher(Protocol):
+    """Receives every cycle with the controller's result (``rtompc.live.view.UnitView``)."""
+
+    def publish(
+        self, record: CycleRecord, result: MpcResult | None, *, target: OperatingTarget | None
+    ) -> Any:
+        """Take one cycle; must not block."""
+
+
 class Recorder(Protocol):
     """Receives every cycle record (historian, progress display, test probes)."""
 
@@ -164,6 +173,7 @@ class ControlLoop:
         on_cycle: Callable[[CycleRecord], None] | None = None,
         supervision: SupervisionSettings | None = None,
         live: LiveParameters | None = None,
+        view: FramePublisher | None = None,
     ) -> None:
         if tuple(io.mv_names) != model.u.names:
             raise ConfigError(
@@ -220,6 +230,13 @@ class ControlLoop:
         self._sup_bounds: dict[str, tuple[float, float]] = {}
         self.live = LiveApplier(live, model.u.names) if live is not None else None
         """Live parameters (operator/engineer changes), applied at the start of a cycle."""
+        self.view = view
+        """Fed after every cycle (:class:`rtompc.live.view.UnitView`; see
+        ``UnitView.for_loop``)."""
+        self.last_result: MpcResult | None = None
+        """The controller's result of the last cycle (None: not computed)."""
+        self.last_target: OperatingTarget | None = None
+        """The target the controller tracked in the last cycle (live setpoints included)."""
 
     # ------------------------------------------------------------------
     def stop(self) -> None:
@@ -435,11 +452,12 @@ class ControlLoop:
         result: MpcResult | None = None
         u_move: NDArray[np.float64] = nan_u
         fallback = False
+        tracked = self.target if self.live is None else self.live.target(self.target)
         if settings.mode is not Mode.OFF:
             result = await asyncio.to_thread(
                 self.controller.step,
                 estimate.x,
-                target=self.target if self.live is None else self.live.target(self.target),
+                target=tracked,
                 d=d,
                 y_bias=estimate.y_bias if estimate.y_bias.size else None,
                 u_bias=estimate.u_bias if estimate.u_bias.size else None,
@@ -556,6 +574,12 @@ class ControlLoop:
             rec.append(record)
         if self.on_cycle is not None:
             self.on_cycle(record)
+        self.last_result, self.last_target = result, tracked
+        if self.view is not None:
+            try:
+                self.view.publish(record, result, target=tracked)
+            except Exception:  # noqa: BLE001 - a view must never stop the loop
+                logger.exception("cycle %d: publishing to the engine view failed", self._cycle)
         self._cycle += 1
         if self.io.lockstep:
             self.clock.step(settings.sample_time_s)

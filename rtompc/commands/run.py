@@ -22,12 +22,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import hashlib
 import logging
 import signal
 import sqlite3
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,7 @@ from rtompc.lifecycle import (
     hand_back,
 )
 from rtompc.live.startup import live_for_run
+from rtompc.live.view import EngineViews, Surface, UnitView, unit_name
 from rtompc.runtime import ControlLoop, LoopSettings
 from rtompc.status import CvLimits, StatusFormatter
 
@@ -78,9 +80,17 @@ class _Printer:
 
 
 async def run_app(
-    path: Path, mode: Mode | None, steps: int | None, every: int
+    path: Path,
+    mode: Mode | None,
+    steps: int | None,
+    every: int,
+    surfaces: Sequence[Surface] = (),
 ) -> tuple[RunOutcome, dict[str, float]]:
-    """Build everything from the config file, check, run the loop, hand back; the outcome."""
+    """Build everything from the config file, check, run the loop, hand back; the outcome.
+
+    ``surfaces``: operator surfaces (engine OPC UA server, web console) started beside the
+    loop once the plant is connected, each given the application's :class:`EngineViews`,
+    and stopped after the hand-back."""
     cfg = load_app(path)
     ms = build.models(cfg)
     model = ms.model
@@ -137,6 +147,7 @@ async def run_app(
         supervision=build.supervision(cfg, model),
         live=live,
     )
+    views = EngineViews([UnitView.for_loop(unit_name(path), loop)])
     n = steps if steps is not None else cfg.loop.steps
     ev_loop = asyncio.get_running_loop()
     stopped_by: list[str] = []
@@ -166,13 +177,21 @@ async def run_app(
             outcome = RunOutcome(ExitCode.STARTUP, str(exc))
             await io.close()
             raise
-        try:
-            stats = await loop.run(n)
-        finally:
-            if run_mode is Mode.ON:
-                handed = await hand_back(io, cfg.loop.on_stop, cfg.transport.mode_timeout_s)
-                print(f"hand-back ({cfg.loop.on_stop.value}): {handed}", flush=True)
-            await io.close()
+        async with contextlib.AsyncExitStack() as stack:
+            try:
+                for surface in surfaces:
+                    await stack.enter_async_context(surface(views))
+            except (OSError, ValueError) as exc:
+                outcome = RunOutcome(ExitCode.STARTUP, f"operator surface: {exc}")
+                await io.close()
+                raise StartupError(f"{path}: operator surface: {exc}") from None
+            try:
+                stats = await loop.run(n)
+            finally:
+                if run_mode is Mode.ON:
+                    handed = await hand_back(io, cfg.loop.on_stop, cfg.transport.mode_timeout_s)
+                    print(f"hand-back ({cfg.loop.on_stop.value}): {handed}", flush=True)
+                await io.close()
         outcome = decide_exit(
             on=run_mode is Mode.ON,
             connected=loop.connected,
