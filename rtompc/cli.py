@@ -58,6 +58,11 @@ COMMANDS: tuple[Command, ...] = (
     ),
     Command("export", "rtompc.commands.export", "export a historian file to CSV or Parquet"),
     Command(
+        "report",
+        "rtompc.commands.report",
+        "write a self-contained HTML report of a historian run (trends, KPIs, journal)",
+    ),
+    Command(
         "campaign",
         "rtompc.commands.campaign",
         "run a directory of scenarios in parallel, write reports",

@@ -94,14 +94,20 @@ class HistorianJournal:
 
 def read_journal(hist: Historian, run_id: int | None = None) -> list[JournalRow]:
     """Journal rows (of one run, or all), oldest first."""
+    with hist._lock:  # noqa: SLF001
+        return journal_rows(hist.con, run_id)
+
+
+def journal_rows(con: sqlite3.Connection, run_id: int | None = None) -> list[JournalRow]:
+    """Journal rows of an open connection (of one run, or all), oldest first; a file without
+    a journal table has none."""
     sql = "SELECT run_id, wall_time_s, user, role, source, key, old, new, outcome FROM journal"
     args: tuple[Any, ...] = ()
     if run_id is not None:
         sql += " WHERE run_id = ?"
         args = (run_id,)
     try:
-        with hist._lock:  # noqa: SLF001
-            rows = hist.con.execute(sql + " ORDER BY id", args).fetchall()
+        rows = con.execute(sql + " ORDER BY id", args).fetchall()
     except sqlite3.OperationalError:  # no journal table: nothing was ever changed
         return []
     return [

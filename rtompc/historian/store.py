@@ -155,6 +155,32 @@ def check_writable(path: str | Path) -> Path:
     return path
 
 
+def read_runs(con: sqlite3.Connection) -> list[RunInfo]:
+    """Every row of the ``runs`` table with its cycle count, oldest first."""
+    counts = dict(con.execute("SELECT run_id, COUNT(*) FROM cycles GROUP BY run_id").fetchall())
+    rows = con.execute(
+        "SELECT run_id, kind, mode, config_hash, config_text, layout, start_wall_time_s, "
+        "stop_wall_time_s, exit_reason, exit_code, meta FROM runs ORDER BY run_id"
+    ).fetchall()
+    return [
+        RunInfo(
+            r[0],
+            r[1],
+            r[2] or "",
+            r[3] or "",
+            r[4] or "",
+            HistorianLayout.from_json(r[5]),
+            r[6],
+            r[7],
+            r[8] or "",
+            r[9],
+            json.loads(r[10] or "{}"),
+            counts.get(r[0], 0),
+        )
+        for r in rows
+    ]
+
+
 class Historian:
     """Many runs of per-cycle rows in one SQLite file. Use as a context manager or call close()."""
 
@@ -396,6 +422,20 @@ class Historian:
             return False
         return True
 
+    def update_run_meta(self, values: Mapping[str, Any]) -> None:
+        """Merge ``values`` into the open run's ``meta`` (ConfigError when no run is open)."""
+        if self.run_id is None:
+            raise ConfigError(f"historian {self.path}: no open run to add meta to")
+        with self._lock:
+            row = self.con.execute(
+                "SELECT meta FROM runs WHERE run_id = ?", (self.run_id,)
+            ).fetchone()
+            meta = {**json.loads((row[0] if row else None) or "{}"), **values}
+            self.con.execute(
+                "UPDATE runs SET meta = ? WHERE run_id = ?",
+                (json.dumps(meta, default=str), self.run_id),
+            )
+
     def _ensure_run(self) -> int:
         if self.run_id is not None:
             return self.run_id
@@ -410,30 +450,7 @@ class Historian:
         """All runs in the file, oldest first."""
         self._flush()
         with self._lock:
-            counts = dict(
-                self.con.execute("SELECT run_id, COUNT(*) FROM cycles GROUP BY run_id").fetchall()
-            )
-            rows = self.con.execute(
-                "SELECT run_id, kind, mode, config_hash, config_text, layout, start_wall_time_s, "
-                "stop_wall_time_s, exit_reason, exit_code, meta FROM runs ORDER BY run_id"
-            ).fetchall()
-        return [
-            RunInfo(
-                r[0],
-                r[1],
-                r[2] or "",
-                r[3] or "",
-                r[4] or "",
-                HistorianLayout.from_json(r[5]),
-                r[6],
-                r[7],
-                r[8] or "",
-                r[9],
-                json.loads(r[10] or "{}"),
-                counts.get(r[0], 0),
-            )
-            for r in rows
-        ]
+            return read_runs(self.con)
 
     # cycles ----------------------------------------------------------------------------
     def append(self, rec: HistorianRow) -> None:
