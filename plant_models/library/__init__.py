@@ -26,6 +26,7 @@ _REGISTRY: dict[str, str] = {
     "slab_furnace": "plant_models.library.slab_furnace:build",
     "distillation_column_a": "plant_models.library.distillation_column_a:build",
     "industrial_poly": "plant_models.library.industrial_poly:build",
+    "steel_energy": "plant_models.library.steel_energy:build",
 }
 
 
