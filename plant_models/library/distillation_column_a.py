@@ -23,6 +23,10 @@ boilup ``V`` as the inputs (LV configuration). Nominal: ``F = 1 kmol/min``,
 ``z_F = 0.5``, ``L = 2.70629``, ``V = 3.20629 kmol/min``, giving
 ``x_D = 0.99``, ``x_B = 0.01``.
 
+Outputs: ``x_d``, ``x_b`` (product compositions), ``m_d``, ``m_b`` (condenser and reboiler
+holdups), ``d_flow``, ``b_flow`` (product flows set by the level controllers) and ``q_reb``
+(reboiler duty with an assumed heat of vaporisation :data:`H_VAP`, for economics).
+
 States (2 NT): liquid mole fractions of the light component ``x_01..x_NT``
 (stage 1 is the reboiler) and holdups ``m_01..m_NT``. SI: holdups in mol,
 flows in mol/s (1 kmol/min = 1000/60 mol/s), time in s.
@@ -68,6 +72,10 @@ K_LEVEL = 10.0 / MIN
 """Gain of the condenser and reboiler level P-controllers (1/s)."""
 D0 = B0 = 0.5 * KMOL_PER_MIN
 """Nominal distillate and bottoms flows (mol/s)."""
+H_VAP = 30.0e3
+"""Molar heat of vaporisation (J/mol) for the reboiler duty output ``q_reb = H_VAP * V``: an
+assumed value typical of light hydrocarbons (the column A model has constant molar flows and
+gives no enthalpies; Skogestad's studies price the boilup V directly)."""
 
 PUBLISHED_GAIN = np.array([[0.878, -0.864], [1.082, -1.096]])
 """Steady-state gain (y_D, x_B) / (L, V) in 1/(kmol/min) (Skogestad 1997; Skogestad &
@@ -155,6 +163,16 @@ def build(n_stages: int = N_STAGES, alpha: float = ALPHA) -> PlantModel:
         Signal("x_b", "1", 0.0, 1.0, 1.0, "bottoms composition"),
         Signal("m_d", "mol", 0.0, 20.0 * M0, M0, "condenser holdup"),
         Signal("m_b", "mol", 0.0, 20.0 * M0, M0, "reboiler holdup"),
+        Signal("d_flow", "mol/s", -2.0 * F0, 4.0 * F0, D0, "distillate flow D (condenser level P)"),
+        Signal("b_flow", "mol/s", -2.0 * F0, 4.0 * F0, B0, "bottoms flow B (reboiler level P)"),
+        Signal(
+            "q_reb",
+            "W",
+            0.0,
+            2.0 * V0 * H_VAP,
+            V0 * H_VAP,
+            "reboiler duty H_VAP * V (assumed heat of vaporisation)",
+        ),
     )
 
     def rhs(s: Symbols) -> dict[str, ca.SX]:
@@ -193,6 +211,9 @@ def build(n_stages: int = N_STAGES, alpha: float = ALPHA) -> PlantModel:
             "x_b": s[xs_names[0]],
             "m_d": s[ms_names[-1]],
             "m_b": s[ms_names[0]],
+            "d_flow": D0 + K_LEVEL * (s[ms_names[-1]] - M0),
+            "b_flow": B0 + K_LEVEL * (s[ms_names[0]] - M0),
+            "q_reb": H_VAP * s.v_b,
         }
 
     nominal_x = {nm: float(v) for nm, v in zip(xs_names, x_ss, strict=True)}

@@ -62,3 +62,22 @@ def test_more_stages_build() -> None:
     big = load("distillation_column_a", n_stages=125)
     assert len(big.x) == 250
     assert np.max(np.abs(big.rhs(x=big.nominal.x))) < 1e-9
+
+
+def test_product_flows_close_the_mass_and_component_balances(column) -> None:
+    """D + B = F and D x_D + B x_B = F z_F at steady states; q_reb = H_VAP * V."""
+    from plant_models.library.distillation_column_a import H_VAP
+
+    for d in ([1.0 * KMOL_PER_MIN, 0.5], [1.2 * KMOL_PER_MIN, 0.5], [1.0 * KMOL_PER_MIN, 0.6]):
+        ss = column.steady_state(u=column.nominal.u, d=d, x_guess=column.nominal.x)
+        y = column.y.mapping(ss.y)
+        assert y["d_flow"] + y["b_flow"] == pytest.approx(d[0], rel=1e-9)
+        assert y["d_flow"] * y["x_d"] + y["b_flow"] * y["x_b"] == pytest.approx(
+            d[0] * d[1], rel=1e-8
+        )
+        assert y["q_reb"] == pytest.approx(H_VAP * column.nominal.u[1])
+    # LV configuration: D = V - L at steady state (constant molar flows, total condenser)
+    ss = column.steady_state(u=column.nominal.u)
+    assert column.y.mapping(ss.y)["d_flow"] == pytest.approx(
+        column.nominal.u[1] - column.nominal.u[0], rel=1e-9
+    )
