@@ -44,6 +44,7 @@ from rtompc.hil_process import HilProcess, free_port, make_secure_bench, write_b
 from rtompc.historian import Historian, HistorianLayout, HistorianRecorder
 from rtompc.historian.journal import HistorianJournal
 from rtompc.live import LiveParameters
+from rtompc.live.startup import record_initial
 from rtompc.live.view import EngineViews, Surface, UnitView
 from rtompc.runtime import ControlLoop
 
@@ -193,6 +194,7 @@ async def run_demo(opts: DemoOptions, stream: TextIO | None = None,
             settings = build.loop_settings(run_cfg, default_mode=Mode.ON)
             live = LiveParameters(ms.model, mpc.base_config, mode=settings.mode,
                                   rto_enable=stage is not None, journal=HistorianJournal(hist))
+            record_initial(hist, live)  # limits over the run for `rtompc report`
             loop = ControlLoop(ms.model, io, ekf, mpc, settings,
                                target=start, target_source=stage,
                                recorders=[progress, HistorianRecorder(hist)],

@@ -143,7 +143,8 @@ class _Plan:
             series += [
                 (f"cv.{y}.{f}", f) for f in ("low", "high") if f"cv.{y}.{f}" in self.timelines
             ]
-            self.charts.append(Chart(f"CV {y}", "cv", tuple(series)))
+            is_cv = not initial or any(k.startswith(f"cv.{y}.") for k in initial)
+            self.charts.append(Chart(f"{'CV' if is_cv else 'output'} {y}", "cv", tuple(series)))
         for m in lay.mvs:
             series = []
             for c in _MV_COLUMNS:
@@ -262,7 +263,13 @@ def collect_run(
     if xs:
         data.x = np.concatenate(xs).tolist()
         allv = np.vstack(vs)
-        data.series = {s: allv[:, i].tolist() for i, s in enumerate(plan.drawn)}
+        kept = [i for i, _ in enumerate(plan.drawn) if np.any(np.isfinite(allv[:, i]))]
+        data.series = {plan.drawn[i]: allv[:, i].tolist() for i in kept}
+    data.charts = [  # a series never recorded in this run is not drawn
+        Chart(c.title, c.group, tuple(s for s in c.series if s[0] in data.series))
+        for c in plan.charts
+        if any(s[0] in data.series for s in c.series)
+    ]
     _kpis(data, n, t0, t_last, sums, solve, iae, lim, moves, oos, profit)
     _aggregates(reader, run, data)
     data.journal = [

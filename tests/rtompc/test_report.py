@@ -311,6 +311,17 @@ def test_downsampling_keeps_extremes_and_chunks_do_not_change_kpis(
     assert q["kpis"]["solve_ms_max"] == pytest.approx(7.0)
 
 
+def test_a_run_without_cycles_still_reports(tmp_path: Path) -> None:
+    path = tmp_path / "empty.sqlite"
+    with Historian(path, HistorianLayout.for_model(load("van_de_vusse"))) as h:
+        h.begin_run("run", mode=Mode.SHADOW)
+        h.end_run("startup check failed", 2)
+    info, out = make_report(path)
+    p = _payload(out.read_text())
+    assert out == tmp_path / "empty-run1.html" and info.cycles == 0
+    assert p["run"]["exit_code"] == 2 and p["kpis"]["cycles"] == 0 and p["charts"] == []
+
+
 def test_report_help_lists_the_options(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exc:
         main(["report", "--help"])
