@@ -13,9 +13,9 @@ Zeng et al. 2018; Maddaloni et al. 2019):
 
 States: holder contents ``v_bfg``, ``v_cog``, ``v_ldg`` (m^3 at normal conditions;
 dV/dt = production - sum of the network's allocations - flare), the reheating
-furnace's fired heat ``q_furnace`` (W, first-order lag of the burners and of the
-furnace's thermal response, time constant :data:`TAU_FURNACE`) and the boilers'
-steam flow ``m_steam`` (kg/s, first-order lag :data:`TAU_BOILER`).
+slab discharge temperature ``t_discharge`` (K, first-order lag of the furnace's
+thermal response to fuel and throughput, time constant :data:`TAU_FURNACE`) and
+the boilers' steam flow ``m_steam`` (kg/s, first-order lag :data:`TAU_BOILER`).
 
 MVs (m^3/s normal): the allocation of each gas to each consumer it can reach
 (``bfg_to_stoves`` ...), natural-gas top-up of the furnace and the boilers, and
@@ -32,8 +32,11 @@ q_i >= 0 (W). The reheating furnace burns a mixed gas (BFG, COG, LDG, NG) of at
 least 8 MJ/m^3; its steady fuel demand is the reduced relation
 
     q_req = throughput * (E_SPEC + DE_DT * (T_target - T_REF))                  [W]
-    T_discharge = T_target + (q_furnace - q_req) / (throughput * DE_DT)          [K]
+    T_ss  = T_REF + (q_fired - throughput * E_SPEC) / (throughput * DE_DT)      [K]
+    dT_discharge/dt = (T_ss - T_discharge) / TAU_FURNACE
 
+(at steady state the discharge temperature is on target exactly when the fired
+heat q_fired equals q_req)
 with E_SPEC = 1.46 GJ/t at T_REF = 1200 degC discharge: the minimum-fuel figure
 of this repository's ``slab_furnace`` model (see its docstring), and DE_DT =
 cp / eta = 660 J/(kg K) / 0.58 = 1.14 kJ/(kg K) (austenite cp of the same model
@@ -219,7 +222,7 @@ def build(lhv: Mapping[str, float] | None = None) -> PlantModel:
             )
             for g in HOLDERS
         ],
-        Signal("q_furnace", "W", 0.0, 400e6, 100e6, "reheating furnace fired heat (lagged)"),
+        Signal("t_discharge", "K", 300.0, 1800.0, 1473.0, "slab discharge temperature (lagged)"),
         Signal("m_steam", "kg/s", 0.0, 400.0, 150.0, "boiler steam flow (lagged)"),
     )
     us = [
@@ -325,17 +328,17 @@ def build(lhv: Mapping[str, float] | None = None) -> PlantModel:
     def outflow(s: Symbols, gas: str) -> ca.SX:
         return sum(s[mv_name(gas, c)] for c in NETWORK if gas in NETWORK[c]) + s[f"flare_{gas}"]
 
-    def furnace_req(s: Symbols) -> ca.SX:
-        return s.furnace_throughput * (E_SPEC + DE_DT * (s.discharge_target - T_REF))
-
     def rhs(s: Symbols) -> dict[str, ca.SX]:
         out = {f"v_{g}": s[f"{g}_production"] - outflow(s, g) for g in HOLDERS}
-        out["q_furnace"] = (_heat(s, "furnace", heating) - s.q_furnace) / TAU_FURNACE
+        t_ss = T_REF + (_heat(s, "furnace", heating) - s.furnace_throughput * E_SPEC) / (
+            s.furnace_throughput * DE_DT
+        )
+        out["t_discharge"] = (t_ss - s.t_discharge) / TAU_FURNACE
         out["m_steam"] = (_steam_rate(s, heating) - s.m_steam) / TAU_BOILER
         return out
 
     def output(s: Symbols) -> dict[str, ca.SX]:
-        t_dis = s.discharge_target + (s.q_furnace - furnace_req(s)) / (s.furnace_throughput * DE_DT)
+        t_dis = s.t_discharge
         power = W_CONDENSING * (s.m_steam - s.steam_demand) + W_BACKPRESSURE * s.steam_demand
         export = power - s.power_demand
         ng = s.ng_to_furnace + s.ng_to_boiler
@@ -363,6 +366,7 @@ def build(lhv: Mapping[str, float] | None = None) -> PlantModel:
 
     nominal_u = nominal_allocation()
     q_f = sum(heating[g] * nominal_u[mv_name(g, "furnace")] for g in NETWORK["furnace"])
+    t_dis = T_REF + (q_f - THROUGHPUT * E_SPEC) / (THROUGHPUT * DE_DT)
     m_st = (
         sum(
             GASES[g]["boiler_eff"] * heating[g] * nominal_u[mv_name(g, "boiler")]
@@ -379,7 +383,7 @@ def build(lhv: Mapping[str, float] | None = None) -> PlantModel:
         rhs=rhs,
         output=output,
         nominal={
-            "x": {**{f"v_{g}": lv[g] for g in HOLDERS}, "q_furnace": q_f, "m_steam": m_st},
+            "x": {**{f"v_{g}": lv[g] for g in HOLDERS}, "t_discharge": t_dis, "m_steam": m_st},
             "u": nominal_u,
             "d": nominal_disturbances(),
         },

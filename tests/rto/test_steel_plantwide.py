@@ -2,7 +2,7 @@
 
 The LP is written here from the equations in the ``steel_energy`` docstring and
 its data tables (not from the CasADi model): variables are the 15 allocations
-and flares at steady state (lags settled: q_furnace = fired heat, m_steam =
+and flares at steady state (lags settled: discharge temperature from the fired heat, m_steam =
 boiler steam), constraints are the per-gas balances (holders neither fill nor
 empty), the consumers' heat and least-LHV margins, the discharge band, the
 steam limits; objective power export at the power price minus natural gas minus
