@@ -22,10 +22,20 @@ def _run(args: argparse.Namespace) -> int:
                        lockstep=args.lockstep, secure=not args.insecure,
                        progress=not args.json)
     stream = None if args.json else sys.stdout
+    surfaces = []
+    if args.console is not None:
+        from rtompc.console import launch
+
+        users = Path(args.console_users) if args.console_users else None
+        settings = launch.for_demo(Path(args.out), args.console, users)
+        note = "" if users else (f"  (log in as operator or engineer; passwords in "
+                                 f"{Path(args.out) / 'console-login.txt'})")
+        surfaces.append(launch.surface(
+            settings, lambda url: print(f"console: {url}{note}", flush=True)))
     if stream:
         print("rtompc demo: Williams-Otto reactor on a HIL OPC UA server (child process); "
               "EKF + NMPC + economic RTO (2-reaction model, modifier adaptation) over OPC UA")
-    summary = asyncio.run(run_demo(opts, stream))
+    summary = asyncio.run(run_demo(opts, stream, surfaces=surfaces))
     if args.json:
         print(json.dumps(summary, indent=2))
         return 0
@@ -56,4 +66,10 @@ def register(sub: Any) -> None:
     p.add_argument("--insecure", action="store_true",
                    help="no OPC UA security (default: SignAndEncrypt, trust lists, user/password)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON only")
+    p.add_argument("--console", metavar="HOST:PORT",
+                   help="serve the live web console there while the demo runs (loopback; "
+                   "e.g. 127.0.0.1:8080; raise --cycles to watch longer)")
+    p.add_argument("--console-users", metavar="FILE",
+                   help="console users file (default: viewer/operator/engineer with random "
+                   "passwords, written to OUT/console-login.txt)")
     p.set_defaults(func=_run)

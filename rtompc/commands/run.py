@@ -35,6 +35,7 @@ from typing import Any
 from plant_models.errors import PlantIOError
 from plant_models.samples import Mode
 from rtompc.config import AppConfig, build, load_app
+from rtompc.console import launch
 from rtompc.cycle import CycleRecord
 from rtompc.historian.recorder import HistorianHealth
 from rtompc.lifecycle import (
@@ -249,7 +250,15 @@ async def _check_clock(io: Any, cfg: AppConfig, settings: LoopSettings) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     mode = Mode(args.mode) if args.mode else None
-    outcome, stats = asyncio.run(run_app(Path(args.config), mode, args.steps, args.print_every))
+    path = Path(args.config)
+    surfaces: list[Surface] = []
+    # the console's settings are checked before anything starts (a refused bind: exit 2)
+    console = launch.for_run(load_app(path), path, args.console)
+    if console is not None:
+        surfaces.append(launch.surface(console, lambda url: print(f"console: {url}", flush=True)))
+    outcome, stats = asyncio.run(
+        run_app(path, mode, args.steps, args.print_every, surfaces=surfaces)
+    )
     print(
         "summary: "
         + ", ".join(
@@ -288,5 +297,12 @@ def register(sub: Any) -> None:
         type=int,
         default=10,
         help="status line every N cycles (0: state changes only)",
+    )
+    p.add_argument(
+        "--console",
+        metavar="HOST:PORT",
+        help="serve the live web console there (overrides console.bind; login from "
+        "console.users; a non-loopback address also needs console.certificate and "
+        "console.private_key); see docs/console.md",
     )
     p.set_defaults(func=_run)

@@ -25,6 +25,7 @@ from mpc.estimation import Discretization
 from mpc.fallback import FallbackPolicy
 from plant_models.samples import Mode
 from plant_models.simulation import Integrator
+from rtompc.config.console_section import ConsoleSection
 from rtompc.config.fields import (
     Name,
     PositiveSeconds,
@@ -367,6 +368,9 @@ class AppConfig(Section):
     """The historian (default: none)."""
     supervision: SupervisionSection | None = None
     """Sensor and actuator supervision (every check on without the section)."""
+    console: ConsoleSection | None = None
+    """The live web console (served by ``rtompc run`` when the section is present or
+    ``--console HOST:PORT`` is given)."""
     _source: Path | None = PrivateAttr(None)
 
     @property
