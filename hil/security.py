@@ -1,5 +1,9 @@
 """Security of the HIL server: certificates, client trust list, users and roles.
 
+The credentials (password hashes, users file, server certificate, trust list directory)
+are shared with the engine's own server in :mod:`plant_models.server_auth` (re-exported
+here); this module keeps the HIL's roles and the asyncua glue.
+
 - Server certificate: ``<cert_dir>/server_cert.der`` + ``server_key.pem``,
   generated on first start when absent (RSA 2048, SHA-256, one year) with the
   server's ApplicationUri and the host names in the SubjectAltName, as OPC UA
@@ -23,14 +27,7 @@
 
 from __future__ import annotations
 
-import base64
-import datetime as dt
-import hashlib
-import hmac
 import logging
-import os
-import socket
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
@@ -39,27 +36,49 @@ from typing import Any, cast
 
 from asyncua import ua
 from asyncua.crypto.permission_rules import SimpleRoleRuleset, User, UserRole
-from asyncua.crypto.truststore import TrustStore
 from asyncua.server.internal_server import InternalServer
 from asyncua.server.user_managers import UserManager
 from asyncua.ua.uaerrors import BadCertificateTimeInvalid, BadCertificateUntrusted
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
 
 from plant_models.certificates import certificate_uris, make_self_signed
-from plant_models.errors import ConfigError
+from plant_models.server_auth import (
+    DEFAULT_ITERATIONS,
+    SERVER_CERT,
+    SERVER_KEY,
+    TRUSTED_DIR,
+    TrustList,
+    check_login,
+    ensure_server_certificate,
+    hash_password,
+    parse_user_table,
+    read_users_file,
+    verify_password,
+)
+
+__all__ = [
+    "DEFAULT_ITERATIONS",
+    "SERVER_CERT",
+    "SERVER_KEY",
+    "TRUSTED_DIR",
+    "HilRuleset",
+    "HilUser",
+    "HilUserManager",
+    "OpenUserManager",
+    "Role",
+    "SecurityMode",
+    "TrustListValidator",
+    "UserEntry",
+    "certificate_uris",
+    "ensure_server_certificate",
+    "hash_password",
+    "load_users",
+    "make_self_signed",
+    "parse_users",
+    "verify_password",
+]
 
 _log = logging.getLogger(__name__)
-
-SERVER_CERT = "server_cert.der"
-"""File name of the server certificate in the certificate directory."""
-SERVER_KEY = "server_key.pem"
-"""File name of the server private key in the certificate directory."""
-TRUSTED_DIR = "trusted"
-"""Sub-directory of trusted client certificates."""
-DEFAULT_ITERATIONS = 200_000
-"""PBKDF2 iterations of new password hashes."""
-
 
 class SecurityMode(Enum):
     """Security of the server's one endpoint."""
@@ -98,28 +117,6 @@ class HilUser(User):
     """What the user may do on the HIL nodes (asyncua's own role stays ``User``)."""
 
 
-# Passwords --------------------------------------------------------------------
-def hash_password(password: str, *, iterations: int = DEFAULT_ITERATIONS, salt: bytes | None = None) -> str:
-    """A PBKDF2-HMAC-SHA256 hash string for the users file."""
-    salt = salt if salt is not None else os.urandom(16)
-    digest = hashlib.pbkdf2_hmac("sha256", password.encode("utf-8"), salt, iterations)
-    b64 = base64.b64encode
-    return f"pbkdf2_sha256${iterations}${b64(salt).decode()}${b64(digest).decode()}"
-
-
-def verify_password(password: str, encoded: str) -> bool:
-    """True when ``password`` matches the hash string (constant-time comparison)."""
-    try:
-        algo, iters, salt_b64, hash_b64 = encoded.split("$")
-        if algo != "pbkdf2_sha256":
-            return False
-        salt, expected = base64.b64decode(salt_b64), base64.b64decode(hash_b64)
-        digest = hashlib.pbkdf2_hmac("sha256", password.encode("utf-8"), salt, int(iters))
-    except (ValueError, TypeError):
-        return False
-    return hmac.compare_digest(digest, expected)
-
-
 @dataclass(frozen=True)
 class UserEntry:
     """One user of the users file."""
@@ -134,40 +131,13 @@ class UserEntry:
 
 def load_users(path: str | Path) -> dict[str, UserEntry]:
     """Read the users file (see module docstring); errors name the file and key."""
-    path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: users file does not exist") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
-    return parse_users(data.get("users", {}), str(path))
+    return parse_users(read_users_file(path), str(path))
 
 
 def parse_users(table: Mapping[str, Any], where: str = "users") -> dict[str, UserEntry]:
     """Users from the ``[users.<name>]`` tables."""
-    if not isinstance(table, Mapping) or not table:
-        raise ConfigError(f"{where}: expected at least one [users.<name>] table")
-    out = {}
-    for name, entry in table.items():
-        key = f"{where}: users.{name}"
-        if not isinstance(entry, Mapping):
-            raise ConfigError(f"{key}: expected a table")
-        unknown = sorted(set(entry) - {"role", "password_hash"})
-        if unknown:
-            raise ConfigError(f"{key}: unknown key(s) {', '.join(unknown)}; allowed: role, password_hash")
-        try:
-            role = Role(entry.get("role"))
-        except ValueError:
-            raise ConfigError(f"{key}.role: expected 'viewer' or 'controller', got {entry.get('role')!r}") from None
-        pw = entry.get("password_hash")
-        if not isinstance(pw, str) or not pw.startswith("pbkdf2_sha256$") or pw.count("$") != 3:
-            raise ConfigError(
-                f"{key}.password_hash: expected 'pbkdf2_sha256$<iterations>$<salt>$<hash>' "
-                "(make one with `rtompc hil hash-password`)"
-            )
-        out[name] = UserEntry(name, role, pw)
-    return out
+    records = parse_user_table(table, tuple(r.value for r in Role), where)
+    return {n: UserEntry(n, Role(r.role), r.password_hash) for n, r in records.items()}
 
 
 class HilUserManager(UserManager):
@@ -180,15 +150,8 @@ class HilUserManager(UserManager):
         self, iserver: InternalServer, username: str | None = None, password: str | None = None,
         certificate: Any = None,
     ) -> User | None:
-        if not username:
-            _log.warning("login refused: anonymous access is disabled")
-            return None
-        entry = self._users.get(username)
-        if entry is None or password is None or not verify_password(password, entry.password_hash):
-            _log.warning("login refused for user %r: unknown user or wrong password", username)
-            return None
-        _log.info("user %r logged in as %s", username, entry.role.value)
-        return HilUser(role=UserRole.User, name=username, hil_role=entry.role)
+        entry = check_login(self._users, username, password)
+        return None if entry is None else HilUser(role=UserRole.User, name=username, hil_role=entry.role)
 
 
 class OpenUserManager(UserManager):
@@ -213,81 +176,20 @@ class HilRuleset(SimpleRoleRuleset):
 
 
 # Certificates -------------------------------------------------------------------
-def ensure_server_certificate(
-    cert_dir: str | Path, application_uri: str, hostnames: tuple[str, ...] = ()
-) -> tuple[Path, Path]:
-    """Paths of the server certificate and key, generated when absent or for another URI."""
-    cert_dir = Path(cert_dir)
-    cert_dir.mkdir(parents=True, exist_ok=True)
-    (cert_dir / TRUSTED_DIR).mkdir(exist_ok=True)
-    cert_path, key_path = cert_dir / SERVER_CERT, cert_dir / SERVER_KEY
-    if cert_path.is_file() and key_path.is_file():
-        cert = x509.load_der_x509_certificate(cert_path.read_bytes())
-        if application_uri in certificate_uris(cert) and cert.not_valid_after_utc > _now():
-            return cert_path, key_path
-        _log.warning("server certificate %s does not match %s or expired: regenerating", cert_path, application_uri)
-    names = ("localhost", socket.gethostname(), *hostnames)
-    key, cert = make_self_signed(application_uri, "rtompc HIL server", names, server=True)
-    key_path.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                          serialization.NoEncryption())
-    )
-    os.chmod(key_path, 0o600)
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.DER))
-    _log.info("generated server certificate %s for %s", cert_path, application_uri)
-    return cert_path, key_path
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
 class TrustListValidator:
-    """asyncua certificate validator: the client certificate must be in (or issued from) the trust list."""
+    """asyncua certificate validator: the client certificate must be in (or issued from a CA
+    in) the trust list directory; else BadCertificateUntrusted / BadCertificateTimeInvalid."""
 
     def __init__(self, trusted_dir: str | Path) -> None:
-        self._dir = Path(trusted_dir)
-        self._fingerprints: set[bytes] = set()
-        self._store: TrustStore | None = None
+        self._list = TrustList(trusted_dir, _log)
 
     async def load(self) -> None:
         """(Re)read the trust list directory."""
-        self._dir.mkdir(parents=True, exist_ok=True)
-        fps, cas = set(), False
-        for path in sorted(self._dir.iterdir()):
-            if path.suffix.lower() not in (".der", ".pem", ".crt", ".cer"):
-                continue
-            data = path.read_bytes()
-            try:
-                cert = (x509.load_pem_x509_certificate(data) if b"-----BEGIN" in data
-                        else x509.load_der_x509_certificate(data))
-            except ValueError:
-                _log.warning("trust list: %s is not a certificate, ignored", path)
-                continue
-            fps.add(cert.fingerprint(hashes.SHA256()))
-            cas = cas or _is_ca(cert)
-        self._fingerprints = fps
-        if cas:
-            self._store = TrustStore([self._dir], [])
-            await self._store.load()
-        _log.info("trust list %s: %d certificate(s)", self._dir, len(fps))
+        self._list.load()
 
-    async def __call__(self, cert: x509.Certificate, app_description: ua.ApplicationDescription) -> None:
-        now = _now()
-        subject = cert.subject.rfc4514_string()
-        if not (cert.not_valid_before_utc <= now <= cert.not_valid_after_utc):
-            _log.warning("client certificate %s refused: outside its validity period", subject)
+    async def __call__(self, cert: x509.Certificate, app: ua.ApplicationDescription) -> None:
+        verdict = self._list.verdict(cert)
+        if verdict == "expired":
             raise BadCertificateTimeInvalid()
-        if cert.fingerprint(hashes.SHA256()) in self._fingerprints:
-            return
-        if self._store is not None and self._store.validate(cert):
-            return
-        _log.warning("client certificate %s refused: not in trust list %s", subject, self._dir)
-        raise BadCertificateUntrusted()
-
-
-def _is_ca(cert: x509.Certificate) -> bool:
-    try:
-        return bool(cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca)
-    except x509.ExtensionNotFound:
-        return False
+        if verdict != "trusted":
+            raise BadCertificateUntrusted()
