@@ -27,6 +27,7 @@ _REGISTRY: dict[str, str] = {
     "distillation_column_a": "plant_models.library.distillation_column_a:build",
     "industrial_poly": "plant_models.library.industrial_poly:build",
     "steel_energy": "plant_models.library.steel_energy:build",
+    "steel_gasholder": "plant_models.library.steel_gasholder:build",
 }
 
 
