@@ -34,6 +34,7 @@ from numpy.typing import NDArray
 
 from mpc.config import CvSpec, Discretisation, MpcConfig, MvSpec
 from mpc.discretisation import collocation_function, step_function
+from mpc.soft_limits import limit_rows
 from plant_models.model import PlantModel
 
 
@@ -352,19 +353,13 @@ def build_ocp(model: PlantModel, config: MpcConfig) -> Ocp:
             is_zone = s_i >= len(lim_cvs)
             l1 = 0.0 if is_zone else c.l1_penalty * omega  # weighted by scenario probability
             l2 = c.zone_weight * omega if is_zone else c.l2_penalty * omega
-            sfac = 1.0 / np.sqrt(max(l1, np.sqrt(l2), 1.0))  # slack variable scaling
-            sv = sfac * slk[s_i]
-            if np.isfinite(hi):
-                stage_g.append(ys - sv)
-                stage_lb.append(-np.inf)
-                stage_ub.append(hi / yn[i])
-            if np.isfinite(lo):
-                stage_g.append(ys + sv)
-                stage_lb.append(lo / yn[i])
-                stage_ub.append(np.inf)
+            rows = limit_rows(ys, slk[s_i], lo / yn[i], hi / yn[i], l1, l2)
+            stage_g += rows.g
+            stage_lb += rows.lb
+            stage_ub += rows.ub
             if l2 > 0:
-                res.append(np.sqrt(l2) * sv)
-            lin[offsets[i_node] + nxb + nu + ncol + s_i] = l1 * sfac
+                res.append(np.sqrt(l2) * rows.slack)
+            lin[offsets[i_node] + nxb + nu + ncol + s_i] = l1 * rows.sfac
             s_i += 1
         if nref and k == 0 and j > 0:  # non-anticipativity: every scenario's first move
             stage_g.append(usc - uref)

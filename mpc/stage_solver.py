@@ -20,15 +20,15 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-import casadi as ca
 import numpy as np
 from numpy.typing import NDArray
 
 from mpc.config import QpSolver
-from mpc.solvers import SolveOutcome, _Buffered, _hpipm_status
+from mpc.solvers import SolveOutcome, _Buffered
 from mpc.stage_codegen import BackgroundCompiler
 from mpc.stage_condensing import CONDENSE_MAX_VARIABLES, StageCondenser
-from mpc.stagewise import StageProblem
+from mpc.stage_hpipm import HpipmStageQp
+from mpc.stagewise import StageProblem, eliminate_colloc
 from plant_models.results import SolveStatus
 
 log = logging.getLogger(__name__)
@@ -95,7 +95,7 @@ class StageRtiSolver:
             [(off[st][:, None] + hs_c[None, :]).ravel(), (off[tm][:, None] + ht_c[None, :]).ravel()]
         )
         nw = sp.nw
-        self._sp_h, self._perm_h = _ccs(nw, nw, h_rows, h_cols)
+        self._h_trip = (h_rows, h_cols)
         # constraint rows ----------------------------------------------------------
         ng = np.where(sp.is_stage, sp.ng_stage, sp.ng_term)
         gap = np.where(np.arange(n_nodes) < n_nodes - 1, nxb, 0)
@@ -152,32 +152,35 @@ class StageRtiSolver:
         rows.append((self._rot[:, gt_r] if gt_r.size else np.zeros((ns, 0), int)).ravel())
         cols.append((off[tm][:, None] + gt_c[None, :]).ravel())
         self._seg = np.cumsum([0] + [r.size for r in rows])
-        self._sp_a, self._perm_a = _ccs(
-            self._n_rows, nw, np.concatenate(rows), np.concatenate(cols)
-        )
+        self._a_trip = (np.concatenate(rows), np.concatenate(cols))
+        if np.any(self._a_trip[1] >= nw):
+            raise ValueError("stage QP: constraint column out of range")
         self._a_vals = np.zeros(int(self._seg[-1]))
         self._a_vals[self._seg[1] : self._seg[2]] = -1.0
         self._a_vals[self._seg[2] : self._seg[3]] = 1.0
         # HPIPM -----------------------------------------------------------------
-        nu_list = [nub if s else 0 for s in sp.is_stage[:-1]] + [0]
-        opts: dict[str, Any] = {
-            "N": n_nodes - 1,
-            "nx": [nxb] * n_nodes,
-            "nu": nu_list,
-            "ng": ng.tolist(),
-            "inf": 1e8,
-            "error_on_fail": False,
-            "hpipm": {
-                "iter_max": cfg.qp_max_iter,
-                "res_g_max": 1e-8,
-                "res_b_max": 1e-8,
-                "res_d_max": 1e-8,
-                "res_m_max": 1e-7,
-                "mode": "robust",
-            },
+        row_node = np.full(self._n_rows, -1, dtype=np.int64)  # owner of each own row
+        row_node[self._ro] = st[:, None]
+        row_node[self._rot] = tm[:, None]
+        # rows unbounded on both sides at every step (e.g. a robust tree's move-sharing rows
+        # after the branching stages) are left out of HPIPM's QP
+        free_s = ~np.isfinite(sp.lbg_stage) & ~np.isfinite(sp.ubg_stage)
+        row_node[self._ro[free_s]] = -2
+        free_t = ~np.isfinite(sp.lbg_term) & ~np.isfinite(sp.ubg_term)
+        row_node[self._rot[free_t]] = -2
+        self._row_node = row_node
+        self._hpipm_opts: dict[str, Any] = {
+            "iter_max": cfg.qp_max_iter,
+            "res_g_max": 1e-8,
+            "res_b_max": 1e-8,
+            "res_d_max": 1e-8,
+            "res_m_max": 1e-7,
+            "mode": "robust",
         }
-        self._qp_fn: ca.Function | None = None
-        self.qp_nnz = (self._sp_h.nnz(), self._sp_a.nnz())
+        self._hpipm: HpipmStageQp | None = None
+        """The QP without the controls pinned by static bounds (hard-bound slacks after node 1)."""
+        self._hpipm_relaxed: HpipmStageQp | None = None
+        """The QP with every hard-bound slack free, built when first needed."""
         # dense node blocks for the condensing
         self._hs_idx = (hs_r, hs_c)
         self._ht_idx = (ht_r, ht_c)
@@ -208,9 +211,7 @@ class StageRtiSolver:
                 sp.is_stage, nxb, nub, keep_s, keep_t, cfg.qp_max_iter, free_controls(sp)
             )
         else:  # the conic interface analyses the structure at creation: only when used
-            self._qp_fn = ca.conic(
-                "mpc_stage_qp", "hpipm", {"h": self._sp_h, "a": self._sp_a}, opts
-            )
+            self._hpipm = self._hpipm_qp(sp.lbw != sp.ubw)
 
     # ------------------------------------------------------------------------
     def initial_guess(self, x0: NDArray[np.float64], u: NDArray[np.float64]) -> StageIterate:
@@ -320,9 +321,10 @@ class StageRtiSolver:
                     solver,
                 ), None
             n_st = sp.n_stage_nodes
-            xnext = self._dyn.res[0].reshape(n_st, nx)
-            amat = self._dyn.res[1].reshape(n_st, nx, nx).transpose(0, 2, 1)
-            bmat = self._dyn.res[2].reshape(n_st, nu, nx).transpose(0, 2, 1)
+            try:
+                xnext, amat, bmat, tmat, tvec = self._dynamics()
+            except np.linalg.LinAlgError:
+                xnext = amat = np.full(1, np.nan)
             if not (np.all(np.isfinite(xnext)) and np.all(np.isfinite(amat))):
                 return SolveOutcome(
                     SolveStatus.NUMERICAL_ERROR, None, total_iter, "non-finite dynamics", solver
@@ -402,8 +404,6 @@ class StageRtiSolver:
                     solver,
                 ), None
             if sp.n_colloc:
-                tmat = self._dyn.res[3].reshape(n_st, nx + nu, sp.n_colloc).transpose(0, 2, 1)
-                tvec = self._dyn.res[4].reshape(n_st, sp.n_colloc)
                 dzu = np.concatenate([dz[self._ix][:, :nx], dz[self._iu][:, :nu]], axis=1)
                 xc = xc + np.einsum("nij,nj->ni", tmat, dzu) + tvec
             z = z + dz
@@ -435,6 +435,28 @@ class StageRtiSolver:
         return SolveOutcome(
             final, z, total_iter, message, solver, self.trajectories(new, pn, f_val)
         ), new
+
+    def _dynamics(self) -> tuple[NDArray[np.float64], ...]:
+        """(x_next, A, B, T, t) of every stage node from the evaluated ``dyn`` map."""
+        sp = self.sp
+        n_st, nx, nu, nc = sp.n_stage_nodes, sp.nx, sp.nu, sp.n_colloc
+        res = self._dyn.res
+        if sp.colloc is not None:
+            return eliminate_colloc(
+                sp.colloc[0],
+                sp.colloc[1],
+                res[0].reshape(n_st, nx),
+                res[1].reshape(n_st, nc),
+                res[2].reshape(n_st, nc, nc).transpose(0, 2, 1),
+                res[3].reshape(n_st, nx + nu, nc).transpose(0, 2, 1),
+            )
+        return (
+            res[0].reshape(n_st, nx),
+            res[1].reshape(n_st, nx, nx).transpose(0, 2, 1),
+            res[2].reshape(n_st, nu, nx).transpose(0, 2, 1),
+            res[3].reshape(n_st, nx + nu, nc).transpose(0, 2, 1),
+            res[4].reshape(n_st, nc),
+        )
 
     def _swap_compiled(self) -> None:
         """Put compiled stage functions in place of the interpreted ones, once available."""
@@ -483,25 +505,40 @@ class StageRtiSolver:
             cond = self._condenser_relaxed if relaxed else self._condenser
             assert cond is not None
             return self._condensed(gapj, gapv, lba, uba, q, z, lbw, ubw, cond)
-        try:
-            assert self._qp_fn is not None
-            sol = self._qp_fn(
-                h=ca.DM(self._sp_h, hv[self._perm_h]),
-                g=q,
-                a=ca.DM(self._sp_a, av[self._perm_a]),
-                lba=lba,
-                uba=uba,
-                lbx=lbw - z,
-                ubx=ubw - z,
-            )
-        except RuntimeError as exc:
-            return SolveStatus.NUMERICAL_ERROR, f"hpipm: {exc}", 0, None
-        stats = self._qp_fn.stats()
-        status, message = _hpipm_status(stats)
-        iters = max(int(stats.get("iter_count", 0)), 0)
-        if not status.usable:
-            return status, message, iters, None
-        return status, message, iters, np.asarray(sol["x"], dtype=float).reshape(-1)
+        if relaxed:
+            if self._hpipm_relaxed is None:
+                self._hpipm_relaxed = self._hpipm_qp(self.sp.lbw != self._relax_ub(self.sp.ubw))
+            qp = self._hpipm_relaxed
+        else:
+            assert self._hpipm is not None
+            qp = self._hpipm
+        return qp.solve(hv, av, q, lba, uba, lbw - z, ubw - z)
+
+    def _hpipm_qp(self, free: NDArray[np.bool_]) -> HpipmStageQp:
+        """HPIPM's QP over the node states and the controls ``free`` (static bounds) marks."""
+        sp = self.sp
+        keep = free.copy()
+        for o in sp.node_offsets[:-1]:  # node states stay (HPIPM's stage layout)
+            keep[o : o + sp.nxb] = True
+        return HpipmStageQp(
+            keep,
+            sp.node_offsets,
+            sp.nxb,
+            self._row_node,
+            self._h_trip,
+            self._a_trip,
+            self._hpipm_opts,
+        )
+
+    @property
+    def qp_nnz(self) -> tuple[int, int]:
+        """Nonzeros of the Hessian and constraint Jacobian of the QP in use (HPIPM)."""
+        return self._hpipm.nnz if self._hpipm is not None else (0, 0)
+
+    @property
+    def qp_stage_controls(self) -> list[int]:
+        """HPIPM's controls per stage (empty on the condensed path)."""
+        return list(self._hpipm.nu) if self._hpipm is not None else []
 
     def _condensed(
         self,
@@ -613,16 +650,3 @@ def free_controls(sp: StageProblem) -> NDArray[np.bool_]:
 def _set(buf: NDArray[np.float64], val: NDArray[np.float64]) -> None:
     """Write a (nodes, k) array into a mapped function's column-major input buffer."""
     buf[:] = np.ascontiguousarray(val).ravel()
-
-
-def _ccs(
-    nrow: int, ncol: int, rows: NDArray[np.int64], cols: NDArray[np.int64]
-) -> tuple[ca.Sparsity, NDArray[np.int64]]:
-    """Sparsity of the triplets and the permutation from triplet order to CCS order."""
-    rows, cols = rows.astype(np.int64), cols.astype(np.int64)
-    perm = np.lexsort((rows, cols))
-    r, c = rows[perm], cols[perm]
-    if r.size > 1 and np.any((np.diff(c) == 0) & (np.diff(r) == 0)):
-        raise ValueError("duplicate QP nonzeros")
-    sp = ca.Sparsity.triplet(nrow, ncol, r.tolist(), c.tolist())
-    return sp, perm
