@@ -35,7 +35,10 @@ number of scenarios.
 Hard CV bounds are rows with a slack whose upper bound is zero from the second
 predicted node on; at the first one (and at the fixed initial node) the slack
 is free and costs ``hard_bound_penalty``: the first stage is soft, so a
-disturbed initial state never makes the QP infeasible.
+disturbed initial state never makes the QP infeasible. At the initial node a
+limit on an output that no input moves (a state bound) is a constant: its rows
+are unbounded there and its slack pinned to zero, so neither reaches the QP
+(:mod:`mpc.stage_hpipm` leaves both out).
 """
 
 from __future__ import annotations
@@ -417,8 +420,14 @@ def build_stage_problem(model: PlantModel, config: MpcConfig) -> StageProblem:
         (c.zone[0], c.zone[1], i, 0.0, c.zone_weight) for i, c in zone_cvs if c.zone is not None
     ]
     groups += [(c.hard_lower, c.hard_upper, i, config.hard_bound_penalty, 0.0) for i, c in hard_cvs]
+    const_rows: list[int] = []  # rows (and slacks) of limits on outputs that no input moves:
+    const_slacks: list[int] = []  # constant at the fixed initial node, left out there
     for lo, hi, i, l1, l2 in groups:
         rows = limit_rows(y[i] / yn[i], slk[s_i], lo / yn[i], hi / yn[i], l1, l2)
+        if not ca.depends_on(y[i], us):
+            row0 = sum(int(e.numel()) for e in g)
+            const_rows += list(range(row0, row0 + len(rows.g)))
+            const_slacks.append(s_i)
         g += rows.g
         lbg += rows.lb
         ubg += rows.ub
@@ -547,6 +556,10 @@ def build_stage_problem(model: PlantModel, config: MpcConfig) -> StageProblem:
             n_soft = len(lim_cvs) + len(zone_cvs)
             if k >= 2:  # hard bounds: slack pinned from the second predicted node on
                 ubw[ub_ + nu + n_soft : ub_ + nub] = 0.0
+            if k == 0:  # limits the initial state alone decides: no row, no slack
+                lbg_s[i_stage, const_rows] = -np.inf
+                ubg_s[i_stage, const_rows] = np.inf
+                ubw[ub_ + nu + np.array(const_slacks, dtype=np.int64)] = 0.0
             i_stage += 1
     if nr:  # the first node's R is unused: pin it
         lbw[nx + nu : nxb] = 0.0

@@ -1,8 +1,9 @@
 """HPIPM's stage QP (mpc.stage_hpipm): per-stage sizes and the same step as the full QP.
 
 - the slacks of hard CV bounds sit in HPIPM's stages only where the bound is soft (the
-  initial and first predicted node); from the second node on a stage has the inputs (and
-  soft-limit slacks) only, and the hard bounds on states are boxes, not rows;
+  first predicted node); from the second node on a stage has the inputs (and soft-limit
+  slacks) only, and the hard bounds on states are boxes, not rows; at the fixed initial
+  node limits on states are constants: neither row nor slack;
 - the QP step with the pinned slacks left out and the bounds as boxes equals the step of
   the full QP (every slack a column, every bound a row) on a real linearisation of do-mpc's
   industrial_poly;
@@ -33,13 +34,13 @@ def test_hard_bound_slacks_only_where_the_bound_is_soft(poly):
     sp = build_stage_problem(poly, industrial_poly_config())
     s = StageRtiSolver(sp)
     assert sp.n_hard == 10 and sp.nub == 3 + 1 + 10  # inputs, T_R soft limit, hard bounds
-    assert s.qp_stage_controls == [14, 14] + [4] * (n - 2) + [0]
+    assert s.qp_stage_controls == [3, 14] + [4] * (n - 2) + [0]
     assert s._hpipm is not None
     # from the second node on only the soft T_R row is a row; the 15 hard bound rows on
     # states are HPIPM boxes, as are the terminal node's
-    assert s._hpipm.ng[:2] == [16, 16] and s._hpipm.ng[2:] == [1] * (n - 2) + [0]
+    assert s._hpipm.ng[:2] == [0, 16] and s._hpipm.ng[2:] == [1] * (n - 2) + [0]
     rob = StageRtiSolver(build_stage_problem(poly, industrial_poly_config(robust=True)))
-    per_scenario = [13, 13] + [3] * (n - 2) + [0]
+    per_scenario = [3, 13] + [3] * (n - 2) + [0]
     assert rob.qp_stage_controls == per_scenario * 9
     assert rob._hpipm is not None and set(rob._hpipm.ng[2:n]) == {0}
 
