@@ -11,7 +11,8 @@ in a fresh child process (peak RSS = ``wait4`` ru_maxrss of that child):
 - peer ``naive``: every row of the run with ``fetchall()`` dumped as JSON, undownsampled
   (a report that loads everything).
 
-Prints medians of ``--repeat`` runs, ratios report/peer, the report size and the load.
+Prints medians of ``--repeat`` runs, ratios report/peer, the report of a tenth of the run
+(peak RSS must not grow with the run; CPU time does), the report size and the load.
 
     .venv/bin/rtompc bench report [--rows 241100] [--repeat 3]
 """
@@ -117,6 +118,16 @@ def main(rows: int, repeat: int) -> None:
             f"report/{peer}: wall x{r[0] / p[0]:.2f}, CPU x{r[1] / p[1]:.2f}, "
             f"peak RSS x{r[2] / p[2]:.2f}"
         )
+    small = work / "small.sqlite"  # memory must not grow with the run: the same at a tenth
+    build(small, rows // 10)
+    add_live(small)
+    cmd = [*py, "report", str(small), "-o", str(work / "small.html")]
+    runs = [measure(cmd) for _ in range(repeat)]
+    w, c, m = (statistics.median(r[i] for r in runs) for i in range(3))
+    print(
+        f"report of {rows // 10} cycles: wall {w:.2f} s, CPU {c:.2f} s, peak RSS {m:.0f} MB "
+        f"(x{r[2] / m:.2f} RSS and x{r[1] / c:.2f} CPU for {rows} cycles)"
+    )
     size = (work / "r.html").stat().st_size
     naive = (work / "naive.json").stat().st_size
     print(f"report {size / 1e6:.1f} MB (naive JSON of every row: {naive / 1e6:.0f} MB)")

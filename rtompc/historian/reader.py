@@ -196,6 +196,7 @@ def run_summary(info: RunInfo) -> dict[str, Any]:
         "exit_code": info.exit_code,
         "config_hash": info.config_hash,
         "cycles": info.cycles,
+        "unit": str(info.meta.get("unit", "")),
     }
 
 
@@ -206,10 +207,11 @@ def run_line(info: RunInfo) -> str:
         return time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime(t)) if t else "-"
 
     code = info.exit_code if info.exit_code is not None else "-"
+    unit = f"  unit {info.meta['unit']}" if info.meta.get("unit") else ""
     return (
         f"run {info.run_id:4d}  {info.kind:9s} {info.mode or '-':7s} "
         f"{when(info.start_wall_time_s)} .. {when(info.stop_wall_time_s)}  "
-        f"{info.cycles:8d} cycles  exit {code} {info.exit_reason}"
+        f"{info.cycles:8d} cycles  exit {code} {info.exit_reason}{unit}"
     )
 
 

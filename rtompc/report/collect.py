@@ -26,31 +26,32 @@ from rtompc.report.timeline import timelines
 
 MAX_POINTS = 4000
 """Default bound on the points of one trend (two per bucket of cycles)."""
-CHUNK_ROWS = 20_000
+CHUNK_ROWS = 5_000
 """Rows per fetch (about; a multiple of the bucket size)."""
 MAX_EVENTS = 500
 """Cycle events listed in the report (the total is counted)."""
 
-_BASE: tuple[tuple[str, str], ...] = (
-    ("t", "time_s"),
-    ("wall", "wall_time_s"),
-    ("mode", "CASE mode WHEN 'off' THEN 0 WHEN 'shadow' THEN 1 WHEN 'on' THEN 2 END"),
-    ("connected", "COALESCE(json_extract(extra, '$.connected'), 1)"),
-    ("fallback", "COALESCE(json_extract(extra, '$.fallback'), 0)"),
-    ("solve_ms", "1000.0 * solve_time_s"),
-    ("cycle_ms", "1000.0 * cycle_time_s"),
-    ("overrun", "overrun"),
-    ("solver_ok", "solver_status IN ('success', 'acceptable')"),
+_BASE: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("t", "time_s", ("time_s",)),
+    ("wall", "wall_time_s", ("wall_time_s",)),
+    ("mode", "CASE mode WHEN 'off' THEN 0 WHEN 'shadow' THEN 1 WHEN 'on' THEN 2 END", ("mode",)),
+    ("connected", "COALESCE(json_extract(extra, '$.connected'), 1)", ("extra",)),
+    ("fallback", "COALESCE(json_extract(extra, '$.fallback'), 0)", ("extra",)),
+    ("solve_ms", "1000.0 * solve_time_s", ("solve_time_s",)),
+    ("cycle_ms", "1000.0 * cycle_time_s", ("cycle_time_s",)),
+    ("overrun", "overrun", ("overrun",)),
+    ("solver_ok", "solver_status IN ('success', 'acceptable')", ("solver_status",)),
     (
         "in_service",
         "mode = 'on' AND COALESCE(json_extract(extra, '$.connected'), 1) "
         "AND write_status IN ('verified', 'mismatch')",
+        ("mode", "extra", "write_status"),
     ),
-    ("write_failed", "write_status IN ('rejected', 'nothing_to_write')"),
-    ("flagged", "flags IS NOT NULL"),
+    ("write_failed", "write_status IN ('rejected', 'nothing_to_write')", ("write_status",)),
+    ("flagged", "flags IS NOT NULL", ("flags",)),
 )
-"""Per-cycle numbers of every run (name, SQL); the write-status sets are those of the
-scenario KPIs (:mod:`rtompc.scenarios.records`)."""
+"""Per-cycle numbers of every run (name, SQL, columns it needs: NULL in files without them);
+the write-status sets are those of the scenario KPIs (:mod:`rtompc.scenarios.records`)."""
 _MV_COLUMNS = ("target_u", "move", "requested", "written", "readback", "measured")
 
 
@@ -120,7 +121,9 @@ class _Plan:
 
     def __init__(self, reader: HistorianReader, run: RunInfo, journal: list[JournalRow]) -> None:
         lay, cols = run.layout, reader.columns
-        self.exprs: list[tuple[str, str]] = list(_BASE)
+        self.exprs: list[tuple[str, str]] = [
+            (name, sql if all(c in cols for c in need) else "NULL") for name, sql, need in _BASE
+        ]
         self.charts: list[Chart] = []
         self.notes: list[str] = []
         initial = dict(run.meta.get("live_initial", {}))
@@ -343,13 +346,15 @@ def _kpis(
 
 
 def _aggregates(reader: HistorianReader, run: RunInfo, data: ReportData) -> None:
-    rid = run.run_id
+    rid, cols = run.run_id, reader.columns
     for name, expr in (
         ("mode", "mode"),
         ("solver_status", "solver_status"),
         ("write_status", "write_status"),
         ("rto_status", "json_extract(extra, '$.rto_status')"),
     ):
+        if (name if name != "rto_status" else "extra") not in cols:
+            continue
         rows = reader.query(
             rid,
             f"{expr} AS v, COUNT(*)",
@@ -357,15 +362,21 @@ def _aggregates(reader: HistorianReader, run: RunInfo, data: ReportData) -> None
         )
         data.counts[name] = {str(v): int(c) for v, c in rows}
     first_t = reader.query(rid, "MIN(time_s)")[0][0] or 0.0
-    data.flags = [
-        {"flag": f, "cycles": int(c), "first_s": a - first_t, "last_s": b - first_t}
-        for f, c, a, b in reader.query(
-            rid,
-            "j.value, COUNT(*), MIN(time_s), MAX(time_s)",
-            extra_from="json_each(cycles.flags) AS j",
-            tail="AND flags IS NOT NULL GROUP BY j.value ORDER BY MIN(time_s)",
-        )
-    ]
+    data.flags = (
+        [
+            {"flag": f, "cycles": int(c), "first_s": a - first_t, "last_s": b - first_t}
+            for f, c, a, b in reader.query(
+                rid,
+                "j.value, COUNT(*), MIN(time_s), MAX(time_s)",
+                extra_from="json_each(cycles.flags) AS j",
+                tail="AND flags IS NOT NULL GROUP BY j.value ORDER BY MIN(time_s)",
+            )
+        ]
+        if "flags" in cols
+        else []
+    )
+    if "message" not in cols:
+        return
     data.events_total = int(reader.query(rid, "COUNT(*)", tail="AND message IS NOT NULL")[0][0])
     data.events = [
         {"cycle": c, "t_s": (t or first_t) - first_t, "message": msg}

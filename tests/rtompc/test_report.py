@@ -293,21 +293,21 @@ def test_downsampling_keeps_extremes_and_chunks_do_not_change_kpis(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = tmp_path / "big.sqlite"
-    t, cb = _synthetic(path, 12_345)
+    t, cb = _synthetic(path, 6_001)
     _, out = make_report(path, tmp_path / "a.html", max_points=400)
     p = _payload(out.read_text())
-    assert len(p["x"]) <= 400 and p["bucket_rows"] == math.ceil(12_345 / 200)
+    assert len(p["x"]) <= 400 and p["bucket_rows"] == math.ceil(6_001 / 200)
     s = p["series"]["cv.c_b.meas"]
     assert max(s) == 900.0 and min(s) == 450.0 and p["x"][0] == 0.0 and p["x"][-1] == t[-1]
     assert all(b >= a for a, b in zip(p["x"], p["x"][1:], strict=False))
     assert any("downsampled" in n for n in p["notes"])
-    monkeypatch.setattr(collect_mod, "CHUNK_ROWS", 700)  # many chunks: carries across boundaries
+    monkeypatch.setattr(collect_mod, "CHUNK_ROWS", 350)  # many chunks: carries across boundaries
     _, out2 = make_report(path, tmp_path / "b.html", max_points=100_000)
     q = _payload(out2.read_text())
     assert q["bucket_rows"] == 1 and q["series"]["cv.c_b.meas"] == pytest.approx(cb.tolist())
-    assert q["kpis"]["fallbacks"] == p["kpis"]["fallbacks"] == 124
+    assert q["kpis"]["fallbacks"] == p["kpis"]["fallbacks"] == 61
     assert q["mv_kpis"]["q_k"] == pytest.approx(p["mv_kpis"]["q_k"])
-    assert q["mv_kpis"]["q_k"]["moves"] == 12_344
+    assert q["mv_kpis"]["q_k"]["moves"] == 6_000
     assert q["kpis"]["solve_ms_max"] == pytest.approx(7.0)
 
 
@@ -320,6 +320,19 @@ def test_a_run_without_cycles_still_reports(tmp_path: Path) -> None:
     p = _payload(out.read_text())
     assert out == tmp_path / "empty-run1.html" and info.cycles == 0
     assert p["run"]["exit_code"] == 2 and p["kpis"]["cycles"] == 0 and p["charts"] == []
+
+
+def test_a_schema1_file_reports_its_single_run_unchanged(tmp_path: Path) -> None:
+    from test_historian_runs import _schema1_file
+
+    path = tmp_path / "old.sqlite"
+    _schema1_file(path, 5)
+    before = path.read_bytes()
+    info, out = make_report(path)
+    p = _payload(out.read_text())
+    assert info.run_id == 1 and p["run"]["cycles"] == 5 and p["x"] == [18.0 * k for k in range(5)]
+    assert p["series"]["mv.q_k.move"] == [-300.0 - k for k in range(5)]
+    assert p["kpis"]["service_factor"] == 0.0 and path.read_bytes() == before  # read-only
 
 
 def test_report_help_lists_the_options(capsys: pytest.CaptureFixture[str]) -> None:
