@@ -24,6 +24,7 @@ _REGISTRY: dict[str, str] = {
     "williams_otto_2r": "plant_models.library.williams_otto:build_two_reaction",
     "quadruple_tank": "plant_models.library.quadruple_tank:build",
     "slab_furnace": "plant_models.library.slab_furnace:build",
+    "reheating_furnace": "plant_models.library.reheating_furnace:build",
     "distillation_column_a": "plant_models.library.distillation_column_a:build",
     "industrial_poly": "plant_models.library.industrial_poly:build",
     "steel_energy": "plant_models.library.steel_energy:build",
