@@ -88,19 +88,24 @@ def login(driver: Any, url: str, user: str, password: str) -> None:
 
 def page_cycle(driver: Any) -> int:
     """The cycle the page shows (-1 before the first frame)."""
-    from selenium.webdriver.common.by import By
-
-    cells = driver.find_elements(By.CSS_SELECTOR, "#status-cycle td")
-    return int(cells[1].text) if len(cells) == 2 and cells[1].text.strip() else -1
+    text = driver.execute_script(  # read in one step: the page redraws the table per frame
+        "const c = document.querySelector('#status-cycle td:nth-child(2)');"
+        "return c ? c.textContent : '';"
+    )
+    return int(text) if text and text.strip() else -1
 
 
 def set_field(driver: Any, field_id: str, value: float) -> str:
     """Type a value into a numeric control, press its set button, return the page's message."""
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
 
     box = driver.find_element(By.ID, field_id)
-    box.clear()
+    box.click()  # focused: the page no longer refreshes it from the frames
+    box.send_keys(Keys.CONTROL, "a")
     box.send_keys(repr(value))
+    typed = box.get_attribute("value")
+    assert typed is not None and float(typed) == value, f"{field_id}: typed {typed!r}"
     driver.find_element(By.ID, field_id + "-set").click()
     return wait_for("the answer to the change", lambda: driver.find_element(By.ID, "message").text)
 

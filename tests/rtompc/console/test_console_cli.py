@@ -33,8 +33,11 @@ def test_run_serves_the_console_beside_the_loop(
     [
         ("", "0.0.0.0:8080", "console.users: the console needs a users file"),
         ('\n[console]\nusers = "console_users.toml"\n', "0.0.0.0:8080", "without TLS"),
-        ('\n[console]\nusers = "console_users.toml"\nbind = "192.0.2.1:8443"\n', None,
-         "refusing to serve on 192.0.2.1:8443 without TLS"),
+        (
+            '\n[console]\nusers = "console_users.toml"\nbind = "192.0.2.1:8443"\n',
+            None,
+            "refusing to serve on 192.0.2.1:8443 without TLS",
+        ),
         ('\n[console]\nusers = "nobody.toml"\n', None, "nobody.toml does not exist"),
         ("", "localhost", "expected HOST:PORT"),
     ],
