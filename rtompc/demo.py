@@ -74,6 +74,11 @@ class DemoOptions:
     """Secure the OPC UA link (certificates, trust lists, user/password)."""
     progress: bool = True
     """Print a progress line while running."""
+    plots: bool = True
+    """Write ``demo_trends.png`` at the end."""
+    mode: Mode = Mode.ON
+    """The mode the loop starts in (SHADOW: computed, not written, until switched ON from an
+    operator surface)."""
 
 
 def plant_profit(plant: PlantModel, y: dict[str, float], u: np.ndarray) -> float:
@@ -189,9 +194,9 @@ async def run_demo(opts: DemoOptions, stream: TextIO | None = None,
         async with io:
             await io.request_mode(remote=True)
             hist = Historian(hist_path, HistorianLayout.for_model(plant, io.measurement_names))
-            hist.begin_run("demo", mode="on", meta={"cycles": opts.cycles},
+            hist.begin_run("demo", mode=opts.mode.value, meta={"cycles": opts.cycles},
                            config_text=CONFIG.read_text(encoding="utf-8"))
-            settings = build.loop_settings(run_cfg, default_mode=Mode.ON)
+            settings = build.loop_settings(run_cfg, default_mode=Mode.ON, mode=opts.mode)
             live = LiveParameters(ms.model, mpc.base_config, mode=settings.mode,
                                   rto_enable=stage is not None, journal=HistorianJournal(hist))
             record_initial(hist, live)  # limits over the run for `rtompc report`
@@ -209,7 +214,8 @@ async def run_demo(opts: DemoOptions, stream: TextIO | None = None,
     if stream:
         stream.write("\n")
     summary = summarise(progress, stats, wall, opts, dt)
-    plot_trends(progress, out / "demo_trends.png")
+    if opts.plots:
+        plot_trends(progress, out / "demo_trends.png")
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary
 

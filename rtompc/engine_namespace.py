@@ -29,7 +29,9 @@ import asyncio
 import contextlib
 import logging
 import math
+import secrets
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from interfaces.engine_server import (
@@ -274,3 +276,28 @@ def engine_surface(settings: EngineServerSettings) -> Surface:
         return EngineNamespace(views, settings)
 
     return make
+
+
+DEMO_USERS = ("viewer", "operator", "engineer")
+"""The demo's engine-server users (each with the role of its name)."""
+
+
+def demo_settings(out_dir: Path, endpoint: str) -> EngineServerSettings:
+    """Settings of ``rtompc demo --engine-server URL``: SignAndEncrypt; the server PKI in
+    ``OUT/engine-pki`` (copy a client's certificate into ``OUT/engine-pki/trusted/``); users
+    viewer/operator/engineer with random passwords, written to ``OUT/engine-login.txt``
+    (mode 0600), never printed."""
+    from plant_models.server_auth import parse_user_table, read_users_file
+    from rtompc.console.auth import write_users_file
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    passwords = {u: secrets.token_urlsafe(12) for u in DEMO_USERS}
+    users = out_dir / "engine-users.toml"
+    write_users_file(users, {u: (u, pw) for u, pw in passwords.items()})
+    login = out_dir / "engine-login.txt"
+    tmp = login.with_suffix(".tmp")
+    tmp.touch(mode=0o600)
+    tmp.write_text("".join(f"{u} {pw}\n" for u, pw in passwords.items()), encoding="utf-8")
+    tmp.replace(login)
+    table = parse_user_table(read_users_file(users), DEMO_USERS, str(users))
+    return EngineServerSettings(endpoint=endpoint, cert_dir=out_dir / "engine-pki", users=table)

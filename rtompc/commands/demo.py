@@ -32,6 +32,14 @@ def _run(args: argparse.Namespace) -> int:
                                  f"{Path(args.out) / 'console-login.txt'})")
         surfaces.append(launch.surface(
             settings, lambda url: print(f"console: {url}{note}", flush=True)))
+    if args.engine_server is not None:
+        from rtompc.engine_namespace import demo_settings, engine_surface
+
+        server = demo_settings(Path(args.out), args.engine_server)
+        surfaces.append(engine_surface(server))
+        print(f"engine OPC UA server: {server.endpoint} (urn:rtompc:engine; SignAndEncrypt; "
+              f"trust your client by copying its certificate into {server.cert_dir}/trusted/; "
+              f"users in {Path(args.out) / 'engine-login.txt'})", flush=True)
     if stream:
         print("rtompc demo: Williams-Otto reactor on a HIL OPC UA server (child process); "
               "EKF + NMPC + economic RTO (2-reaction model, modifier adaptation) over OPC UA")
@@ -72,4 +80,8 @@ def register(sub: Any) -> None:
     p.add_argument("--console-users", metavar="FILE",
                    help="console users file (default: viewer/operator/engineer with random "
                    "passwords, written to OUT/console-login.txt)")
+    p.add_argument("--engine-server", metavar="URL",
+                   help="serve the engine's OPC UA namespace there while the demo runs "
+                   "(e.g. opc.tcp://127.0.0.1:4841; SignAndEncrypt, server PKI in OUT/engine-pki, "
+                   "users viewer/operator/engineer with random passwords in OUT/engine-login.txt)")
     p.set_defaults(func=_run)

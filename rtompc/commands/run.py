@@ -35,8 +35,10 @@ from typing import Any
 from plant_models.errors import PlantIOError
 from plant_models.samples import Mode
 from rtompc.config import AppConfig, build, load_app
+from rtompc.config.engine_server_section import engine_server_settings
 from rtompc.console import launch
 from rtompc.cycle import CycleRecord
+from rtompc.engine_namespace import engine_surface
 from rtompc.historian.recorder import HistorianHealth
 from rtompc.lifecycle import (
     ExitCode,
@@ -253,9 +255,14 @@ def _run(args: argparse.Namespace) -> int:
     path = Path(args.config)
     surfaces: list[Surface] = []
     # the console's settings are checked before anything starts (a refused bind: exit 2)
-    console = launch.for_run(load_app(path), path, args.console)
+    cfg = load_app(path)
+    console = launch.for_run(cfg, path, args.console)
     if console is not None:
         surfaces.append(launch.surface(console, lambda url: print(f"console: {url}", flush=True)))
+    if cfg.engine_server is not None or args.engine_server is not None:
+        server = engine_server_settings(cfg.engine_server, args.engine_server, str(path))
+        surfaces.append(engine_surface(server))
+        print(f"engine OPC UA server: {server.endpoint} (namespace urn:rtompc:engine)", flush=True)
     outcome, stats = asyncio.run(
         run_app(path, mode, args.steps, args.print_every, surfaces=surfaces)
     )
@@ -297,6 +304,13 @@ def register(sub: Any) -> None:
         type=int,
         default=10,
         help="status line every N cycles (0: state changes only)",
+    )
+    p.add_argument(
+        "--engine-server",
+        metavar="URL",
+        help="serve the engine's OPC UA namespace urn:rtompc:engine there (overrides "
+        "engine_server.endpoint; security, cert_dir and users from [engine_server]); see "
+        "docs/operator-surface.md",
     )
     p.add_argument(
         "--console",

@@ -26,6 +26,7 @@ from mpc.fallback import FallbackPolicy
 from plant_models.samples import Mode
 from plant_models.simulation import Integrator
 from rtompc.config.console_section import ConsoleSection
+from rtompc.config.engine_server_section import EngineServerSection
 from rtompc.config.fields import (
     Name,
     PositiveSeconds,
@@ -371,6 +372,9 @@ class AppConfig(Section):
     console: ConsoleSection | None = None
     """The live web console (served by ``rtompc run`` when the section is present or
     ``--console HOST:PORT`` is given)."""
+    engine_server: EngineServerSection | None = None
+    """The engine's own OPC UA server (served by ``rtompc run`` when the section is present
+    or ``--engine-server URL`` is given)."""
     _source: Path | None = PrivateAttr(None)
 
     @property

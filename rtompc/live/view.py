@@ -133,6 +133,7 @@ class UnitView:
         live: LiveParameters | None = None,
         rto: Any = None,
         capacity: int = DEFAULT_CAPACITY,
+        stop: Callable[[], None] | None = None,
     ) -> None:
         if capacity < 1:
             raise ValueError(f"view capacity: expected >= 1, got {capacity}")
@@ -146,6 +147,7 @@ class UnitView:
         loop runs without live parameters; nothing can be changed)."""
         self.rto = rto
         """The RTO stage (``iterations``), or None."""
+        self._stop = stop
         self.cv_names: tuple[str, ...] = tuple(c.name for c in config.cvs)
         self.mv_names: tuple[str, ...] = model.u.names
         self._ring: deque[Frame] = deque(maxlen=capacity)
@@ -164,9 +166,25 @@ class UnitView:
             config = live.base_config
         if config is None:
             raise ValueError(f"unit {name}: the controller has no MpcConfig to describe its CVs")
-        view = cls(name, loop.model, config, live=live, rto=loop.target_source, capacity=capacity)
+        view = cls(
+            name,
+            loop.model,
+            config,
+            live=live,
+            rto=loop.target_source,
+            capacity=capacity,
+            stop=loop.stop,
+        )
         loop.view = view
         return view
+
+    def request_stop(self) -> bool:
+        """Ask the loop to finish after its current cycle (the engine's own shutdown, tests;
+        operator surfaces do not offer it). False when the view has no loop."""
+        if self._stop is None:
+            return False
+        self._stop()
+        return True
 
     # reading ---------------------------------------------------------------------------
     @property

@@ -195,3 +195,19 @@ def test_unsecured_only_on_loopback(tmp_path: Path) -> None:
     EngineServerSettings("opc.tcp://10.1.2.3:4841", secure=False, allow_insecure_remote=True)
     with pytest.raises(ConfigError, match="users file is required"):
         EngineServerSettings("opc.tcp://127.0.0.1:4841", cert_dir=tmp_path)
+
+
+def test_engine_server_section(tmp_path: Path) -> None:
+    from rtompc.config.engine_server_section import EngineServerSection, engine_server_settings
+
+    with pytest.raises(ConfigError, match="app.toml: engine_server: security sign-encrypt needs"):
+        engine_server_settings(None, "opc.tcp://127.0.0.1:4841", "app.toml")
+    users = tmp_path / "users.toml"
+    users.write_text('[users.op]\nrole = "controller"\npassword_hash = "pbkdf2_sha256$1$a$b"\n')
+    sec = EngineServerSection(cert_dir=str(tmp_path), users=str(users))
+    with pytest.raises(ConfigError, match="users.op.role: expected 'viewer' or 'operator'"):
+        engine_server_settings(sec, None, "app.toml")
+    open_sec = EngineServerSection(security="none", endpoint="opc.tcp://0.0.0.0:4841")
+    with pytest.raises(ConfigError, match="app.toml: engine_server: .*non-loopback"):
+        engine_server_settings(open_sec, None, "app.toml")
+    assert engine_server_settings(open_sec, "opc.tcp://127.0.0.1:5000", "app.toml").secure is False
