@@ -5,7 +5,7 @@
   var accepted = data.journal.filter(function (j) {
     return j.outcome === "accepted" && j.x !== null;
   });
-  var drawn = 0;
+  var charts = [];
   data.charts.forEach(function (c) {
     var holder = document.getElementById("charts-" + c.group);
     if (!holder) { return; }
@@ -15,15 +15,15 @@
     var markers = accepted.filter(function (j) {
       return c.prefix && j.key.indexOf(c.prefix) === 0;
     }).map(function (j) { return {x: j.x, label: j.key}; });
-    window.RtompcTrends.makeChart(box, {
+    charts.push(window.RtompcTrends.makeChart(box, {
       title: c.title,
       x: data.x,
       series: c.series.map(function (s) {
         return {label: s.label, role: s.role, values: data.series[s.id]};
       }),
       markers: markers
-    });
-    drawn += 1;
+    }));
   });
-  document.body.setAttribute("data-charts-drawn", String(drawn));
+  window.rtompcCharts = charts;
+  document.body.setAttribute("data-charts-drawn", String(charts.length));
 })();

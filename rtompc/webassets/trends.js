@@ -8,6 +8,7 @@
  *     markers: [{x: 120, label: "cv.t_r.high 413 -> 410"}],   // optional: vertical lines
  *     now: 300,                                   // optional: a "now" line (predictions after it)
  *     unixTime: false, height: 220,
+ *     sync: "rtompc",                             // charts with one key share cursor and x zoom
  *   })  -> the uPlot instance
  *   RtompcTrends.append(chart, x, ys, maxPoints)  // live: add one point per series, drop oldest
  *
@@ -86,6 +87,25 @@
     return opts;
   }
 
+  var groups = {};  // sync key -> charts: one cursor and one x zoom across a page's charts
+
+  function syncPlugin(key) {
+    return {
+      hooks: {
+        setScale: [function (u, scaleKey) {
+          if (scaleKey !== "x" || u.rtompcSyncing) { return; }
+          var min = u.scales.x.min, max = u.scales.x.max;
+          (groups[key] || []).forEach(function (other) {
+            if (other === u) { return; }
+            other.rtompcSyncing = true;
+            other.setScale("x", {min: min, max: max});
+            other.rtompcSyncing = false;
+          });
+        }]
+      }
+    };
+  }
+
   function makeChart(el, spec) {
     var width = Math.max(320, (el.clientWidth || 900) - 10);
     var opts = {
@@ -101,11 +121,13 @@
         {size: 70}
       ],
       legend: {live: true},
-      plugins: [markersPlugin(spec.markers, spec.now)]
+      cursor: {sync: {key: spec.sync || "rtompc"}},
+      plugins: [markersPlugin(spec.markers, spec.now), syncPlugin(spec.sync || "rtompc")]
     };
     var data = [spec.x].concat(spec.series.map(function (s) { return s.values; }));
     var chart = new root.uPlot(opts, data, el);
     chart.rtompcMaxPoints = spec.maxPoints || 0;
+    (groups[spec.sync || "rtompc"] = groups[spec.sync || "rtompc"] || []).push(chart);
     return chart;
   }
 

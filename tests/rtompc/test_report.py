@@ -335,6 +335,38 @@ def test_a_schema1_file_reports_its_single_run_unchanged(tmp_path: Path) -> None
     assert p["kpis"]["service_factor"] == 0.0 and path.read_bytes() == before  # read-only
 
 
+def test_run_startup_records_initial_live_values_before_replay(tmp_path: Path) -> None:
+    """``rtompc run``'s start-up (live_for_run) stores what the report's limits start from."""
+    from live_helpers import vdv_config
+
+    from rtompc.historian.reader import HistorianReader
+    from rtompc.live.startup import live_for_run
+
+    model = load("van_de_vusse", parameters="do_mpc")
+    path = tmp_path / "h.sqlite"
+    with Historian(path, HistorianLayout.for_model(model)) as hist:
+        for _ in range(2):
+            hist.begin_run("run", mode=Mode.SHADOW, config_hash="same")
+            live = live_for_run(
+                model,
+                vdv_config(),
+                mode=Mode.SHADOW,
+                rto_enable=False,
+                historian=hist,
+                config_hash="same",
+            )
+            if hist.run_id == 1:
+                live.submit("cv.t_r.high", NEW_HIGH, role=Role.OPERATOR, user="op1")
+    with HistorianReader(path) as reader:
+        first, second = reader.runs()
+        replayed = reader.journal(2)
+    assert first.meta["live_initial"]["cv.t_r.high"] == T_R_HIGH
+    assert first.meta["live_initial"]["controller.mode"] == "shadow"
+    assert second.meta["live_initial"]["cv.t_r.high"] == T_R_HIGH  # before the replay ...
+    assert [(r.key, r.source, r.new) for r in replayed] == [("cv.t_r.high", "replay", NEW_HIGH)]
+    assert live.value("cv.t_r.high") == NEW_HIGH  # ... which the journal of run 2 then holds
+
+
 def test_report_help_lists_the_options(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exc:
         main(["report", "--help"])
@@ -365,6 +397,12 @@ def test_report_charts_render_in_headless_chromium(hist_path: Path, tmp_path: Pa
         drawn = drv.find_element("tag name", "body").get_attribute("data-charts-drawn")
         assert drawn == str(n_charts)
         assert len(drv.find_elements("css selector", ".uplot canvas")) == n_charts
+        # one x zoom for all charts: zooming the first zooms the last
+        drv.execute_script("window.rtompcCharts[0].setScale('x', {min: 100, max: 400});")
+        last_min = drv.execute_script(  # uPlot commits scale changes in a microtask
+            "var c = window.rtompcCharts; return c[c.length - 1].scales.x.min;"
+        )
+        assert last_min == 100
         severe = [e for e in drv.get_log("browser") if e["level"] == "SEVERE"]
         assert severe == []
     finally:
