@@ -116,6 +116,25 @@ def _profit_expr(run: RunInfo, columns: frozenset[str]) -> tuple[str | None, str
     return " + ".join(terms), ""
 
 
+def _units(plant: str) -> dict[str, str]:
+    """SI units of a registry plant's signals (empty for other plants: identified models,
+    ``module.py:function`` plants): the historian stores values, not units."""
+    from plant_models.library import load, names
+
+    if plant not in names():
+        return {}
+    try:
+        model = load(plant)
+    except Exception:  # noqa: BLE001 - units are a label, never a reason to fail a report
+        return {}
+    return {s.name: s.unit for group in (model.y, model.u) for s in group}
+
+
+def _title(kind: str, name: str, units: dict[str, str]) -> str:
+    unit = units.get(name, "")
+    return f"{kind} {name} [{unit}]" if unit else f"{kind} {name}"
+
+
 class _Plan:
     """Which expressions are read and which series are drawn."""
 
@@ -135,6 +154,7 @@ class _Plan:
                 "limits: this run has no recorded initial live values; limits are drawn only "
                 "from journaled changes"
             )
+        units = _units(lay.plant)
         self.cvs = tuple(y for y in lay.outputs if f"meas__{y}" in cols)
         for y in self.cvs:
             self.exprs += [
@@ -147,7 +167,8 @@ class _Plan:
                 (f"cv.{y}.{f}", f) for f in ("low", "high") if f"cv.{y}.{f}" in self.timelines
             ]
             is_cv = not initial or any(k.startswith(f"cv.{y}.") for k in initial)
-            self.charts.append(Chart(f"{'CV' if is_cv else 'output'} {y}", "cv", tuple(series)))
+            kind = "CV" if is_cv else "output"
+            self.charts.append(Chart(_title(kind, y, units), "cv", tuple(series)))
         for m in lay.mvs:
             series = []
             for c in _MV_COLUMNS:
@@ -157,7 +178,7 @@ class _Plan:
             series += [
                 (f"mv.{m}.{f}", f) for f in ("low", "high") if f"mv.{m}.{f}" in self.timelines
             ]
-            self.charts.append(Chart(f"MV {m}", "mv", tuple(series)))
+            self.charts.append(Chart(_title("MV", m, units), "mv", tuple(series)))
         status = ("mode", "in_service", "connected", "solver_ok", "fallback", "overrun")
         self.charts.append(
             Chart(

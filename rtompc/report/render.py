@@ -64,7 +64,7 @@ def _role(series_id: str) -> str:
 
 
 def _prefix(group: str, title: str) -> str:
-    name = title.split(" ", 1)[-1]
+    name = title.split(" ")[1] if " " in title else ""
     return {"cv": f"cv.{name}.", "mv": f"mv.{name}.", "status": "controller."}.get(group, "")
 
 

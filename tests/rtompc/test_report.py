@@ -108,6 +108,9 @@ def test_report_trends_limits_and_journal_match_the_historian(
     assert p["run"]["cycles"] == len(rows) == sum(CYCLES) and p["bucket_rows"] == 1
     t0 = rows[0]["time_s"]
     assert p["x"] == pytest.approx([r["time_s"] - t0 for r in rows], abs=1e-9)
+    titles = [c["title"] for c in p["charts"]]
+    assert titles[:3] == ["output c_a [mol/m^3]", "CV c_b [mol/m^3]", "CV t_r [K]"], titles
+    assert [c["prefix"] for c in p["charts"][:3]] == ["cv.c_a.", "cv.c_b.", "cv.t_r."]
     for sid, col in (
         ("cv.t_r.meas", "meas__t_r"),
         ("cv.c_b.target", "target_y__c_b"),
