@@ -223,6 +223,15 @@ def run_steel_case(
         u_prev = u
     t_arr, y_arr = np.asarray(ts), np.asarray(ys)
     kpis = _kpis(model, t_arr, y_arr, np.asarray(ds), sample_time_s, np.asarray(solve))
+    # holder inventory gained over the run, valued as boiler power at the run's mean price
+    price = float(np.mean(np.asarray(ds)[:, model.d.index("power_price")]))
+    inventory = 0.0
+    for g in se.HOLDERS:
+        dvol = float(x[model.x.index(f"v_{g}")] - model.nominal.x[model.x.index(f"v_{g}")])
+        per_m3 = se.GASES[g]["lhv"] * se.GASES[g]["boiler_eff"] / se.DH_STEAM * se.W_CONDENSING
+        inventory += dvol * per_m3 * price
+    kpis["inventory_value_usd"] = inventory
+    kpis["profit_with_inventory_usd"] = kpis["profit_usd"] + inventory
     return SteelCaseResult(
         t_arr, np.asarray(xs), np.asarray(us), np.asarray(ds), y_arr, kpis, dispatch
     )
