@@ -31,6 +31,8 @@ from rtompc.steel_case import MWH, day_profile, run_steel_case  # noqa: E402
 
 KEYS = (
     "profit_usd",
+    "inventory_value_usd",
+    "profit_with_inventory_usd",
     "power_sold_mwh",
     "power_bought_mwh",
     "ng_bought_m3",
@@ -77,11 +79,12 @@ def main() -> None:
             f"{k:28s} {runs['fixed setpoints'].kpis[k]:16.4g} "
             f"{runs['plant-wide RTO'].kpis[k]:16.4g}"
         )
-    gain = runs["plant-wide RTO"].kpis["profit_usd"] - runs["fixed setpoints"].kpis["profit_usd"]
-    print(
-        f"economic gain of plant-wide RTO: {gain:.0f} USD over {args.hours:g} h "
-        f"({gain / args.hours * 24:.0f} USD/day)"
-    )
+    for key in ("profit_usd", "profit_with_inventory_usd"):
+        gain = runs["plant-wide RTO"].kpis[key] - runs["fixed setpoints"].kpis[key]
+        print(
+            f"economic gain of plant-wide RTO ({key}): {gain:.0f} USD over {args.hours:g} h "
+            f"({gain / args.hours * 24:.0f} USD/day)"
+        )
     for label, (wall, cpu) in timing.items():
         print(
             f"{label}: wall {wall:.1f} s, CPU {cpu:.1f} s, real-time factor "
