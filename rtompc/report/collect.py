@@ -96,6 +96,10 @@ def _prices(run: RunInfo) -> dict[str, float]:
         data = tomllib.loads(run.config_text) if run.config_text else {}
     except tomllib.TOMLDecodeError:
         return {}
+    units = data.get("unit")
+    if isinstance(units, list):  # a multi-unit file: this run's [[unit]] table
+        mine = [u for u in units if isinstance(u, dict) and u.get("name") == run.meta.get("unit")]
+        data = mine[0] if mine else {}
     prices = data.get("economics", {}).get("prices", {})
     return {str(k): float(v) for k, v in prices.items() if isinstance(v, int | float)}
 

@@ -259,7 +259,9 @@ def test_a_failed_write_leaves_no_partial_file(
     assert sorted(q.name for q in tmp_path.iterdir()) == ["busy.html"]
 
 
-def _synthetic(path: Path, n: int) -> tuple[np.ndarray, np.ndarray]:
+def _synthetic(
+    path: Path, n: int, config_text: str = "", meta: dict[str, str] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """One run of ``n`` cycles of the Van de Vusse layout with two spikes in c_b."""
     model = load("van_de_vusse")
     names = model.y.names
@@ -269,7 +271,7 @@ def _synthetic(path: Path, n: int) -> tuple[np.ndarray, np.ndarray]:
     cb = 700 + rng.normal(0, 3, n)
     cb[n // 3], cb[2 * n // 3 + 1] = 900.0, 450.0
     with Historian(path, layout) as h:
-        rid = h.begin_run("simulate", mode=Mode.ON)
+        rid = h.begin_run("simulate", mode=Mode.ON, config_text=config_text, meta=meta)
         rows = []
         for k in range(n):
             vals = np.array([cb[k] if nm == "c_b" else 400.0 for nm in names])
@@ -368,6 +370,29 @@ def test_run_startup_records_initial_live_values_before_replay(tmp_path: Path) -
     assert second.meta["live_initial"]["cv.t_r.high"] == T_R_HIGH  # before the replay ...
     assert [(r.key, r.source, r.new) for r in replayed] == [("cv.t_r.high", "replay", NEW_HIGH)]
     assert live.value("cv.t_r.high") == NEW_HIGH  # ... which the journal of run 2 then holds
+
+
+@pytest.mark.parametrize(
+    ("text", "meta"),
+    [
+        ("[economics]\nprices = { c_b = 0.001, f_dil = -10.0 }\n", None),
+        (
+            '[[unit]]\nname = "r0"\n[unit.economics]\nprices = { c_b = 5.0 }\n'
+            '[[unit]]\nname = "r1"\n[unit.economics]\nprices = { c_b = 0.001, f_dil = -10.0 }\n',
+            {"unit": "r1"},
+        ),
+    ],
+    ids=["single-unit", "multi-unit"],
+)
+def test_profit_from_the_runs_economics_prices(
+    tmp_path: Path, text: str, meta: dict[str, str] | None
+) -> None:
+    t, cb = _synthetic(tmp_path / "p.sqlite", 50, text, meta)
+    _, out = make_report(tmp_path / "p.sqlite")
+    p = _payload(out.read_text())
+    rate = 0.001 * cb - 10.0 * 0.004  # c_b measured, f_dil as written
+    assert p["series"]["profit_rate"] == pytest.approx(rate.tolist())
+    assert p["kpis"]["profit"] == pytest.approx(_trapz(t.tolist(), rate.tolist()))
 
 
 def test_report_help_lists_the_options(capsys: pytest.CaptureFixture[str]) -> None:
