@@ -87,7 +87,10 @@ class DoMpcController:
     """do-mpc's MPC of the same problem, with an :class:`MpcResult`-returning ``step``."""
 
     def __init__(self, model: PlantModel, config: MpcConfig, *,
-                 nlpsol_opts: Mapping[str, Any] | None = None) -> None:
+                 nlpsol_opts: Mapping[str, Any] | None = None,
+                 collocation_elements: int = 1) -> None:
+        """``collocation_elements``: do-mpc's ``collocation_ni`` (finite elements per sample);
+        1 is the same collocation as ours."""
         _check_supported(model, config)
         do_mpc = import_do_mpc()
         self.model = model
@@ -104,7 +107,7 @@ class DoMpcController:
         mpc.settings.state_discretization = "discrete" if rk4 else "collocation"
         mpc.settings.collocation_type = "radau"
         mpc.settings.collocation_deg = config.collocation_degree
-        mpc.settings.collocation_ni = 1
+        mpc.settings.collocation_ni = collocation_elements
         mpc.settings.store_full_solution = True
         mpc.settings.nlpsol_opts = opts
         for s in model.x:
