@@ -36,10 +36,31 @@ is optional, paths are relative to the file::
     cert_dir = "certs"
     users = "users.toml"
     faults = "faults.toml"                # more faults, from a scenario file
+
+A multi-unit bench (:func:`load_benches`) has ``[[unit]]`` tables instead, each
+with ``name`` and its own ``[unit.plant]``, ``[unit.simulator]`` and
+``[unit.server]`` (own endpoint, clock, watchdog, faults and security)::
+
+    [[unit]]
+    name = "reactor"
+    [unit.plant]
+    name = "van_de_vusse"
+    [unit.server]
+    endpoint = "opc.tcp://127.0.0.1:4841"
+    lockstep = true
+
+    [[unit]]
+    name = "tanks"
+    [unit.plant]
+    name = "quadruple_tank"
+    [unit.server]
+    endpoint = "opc.tcp://127.0.0.1:4842"
+    lockstep = true
 """
 
 from __future__ import annotations
 
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -119,6 +140,66 @@ def simulator_config(data: Mapping[str, Any], where: str = "simulator") -> Simul
                                for i, ev in enumerate(events))
     kw["faults"] = parse_faults(data.get("fault", []), f"{where}.fault")
     return _build(SimulatorConfig, kw, where)
+
+
+def load_benches(path: str | Path, **overrides: Any) -> dict[str, BenchConfig]:
+    """Read a HIL config file of one plant or of several units; unit name -> bench.
+
+    A multi-unit bench has ``[[unit]]`` tables, each with a ``name`` and its own ``[plant]``,
+    ``[simulator]`` and ``[server]`` (``[unit.plant]``, ...): one endpoint per unit, i.e.
+    several "PLCs" in one process, each with its own watchdog, faults and security. A
+    single-plant file is one unit named after its plant. ``overrides`` apply to every unit
+    (``endpoint`` only to a single-plant file).
+    """
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    try:
+        return benches_from_mapping(data, base_dir=path.parent, **overrides)
+    except EngineError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+
+
+def benches_from_mapping(
+    data: Mapping[str, Any], *, base_dir: Path = Path("."), **overrides: Any
+) -> dict[str, BenchConfig]:
+    """Unit name -> BenchConfig from parsed TOML (single plant or ``[[unit]]`` tables)."""
+    units = data.get("unit")
+    if units is None:
+        bench = bench_from_mapping(data, base_dir=base_dir, **overrides)
+        return {bench.plant.rsplit(":", 1)[-1]: bench}
+    _check_keys(data, {"unit"}, "config")
+    if not isinstance(units, list) or not units:
+        raise ConfigError("unit: expected one or more [[unit]] tables")
+    if overrides.get("endpoint") is not None:
+        raise ConfigError("--endpoint: a multi-unit bench has one endpoint per unit "
+                          "([unit.server] endpoint); give them in the file")
+    out: dict[str, BenchConfig] = {}
+    endpoints: dict[str, str] = {}
+    for i, unit in enumerate(units):
+        where = f"unit[{i}]"
+        if not isinstance(unit, Mapping):
+            raise ConfigError(f"{where}: expected a table")
+        name = unit.get("name")
+        if not isinstance(name, str) or not re.fullmatch(r"[a-z][a-z0-9_]*", name):
+            raise ConfigError(f"{where}.name: required, a snake_case unit name, got {name!r}")
+        if name in out:
+            raise ConfigError(f"{where}.name: unit {name!r} is defined twice")
+        body = {k: v for k, v in unit.items() if k != "name"}
+        try:
+            bench = bench_from_mapping(body, base_dir=base_dir, **overrides)
+        except ConfigError as exc:
+            raise ConfigError(f"{where} ({name}): {exc}") from None
+        if bench.server.endpoint in endpoints:
+            raise ConfigError(f"{where}.server.endpoint: {bench.server.endpoint} is also unit "
+                              f"{endpoints[bench.server.endpoint]!r}'s: one endpoint per unit")
+        endpoints[bench.server.endpoint] = name
+        out[name] = bench
+    return out
 
 
 def load_bench(path: str | Path, **overrides: Any) -> BenchConfig:

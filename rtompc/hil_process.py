@@ -1,7 +1,8 @@
 """Run a HIL server as a child process (``rtompc hil serve``) and secure the link to it.
 
 :class:`HilProcess` starts ``python -m rtompc hil serve BENCH.toml``, waits for
-its ``READY <endpoint>`` line, and stops it with SIGTERM (then SIGKILL) on exit.
+its ``READY <endpoint>`` line (a multi-unit bench: its ``UNIT <name> <endpoint>``
+lines first), and stops it with SIGTERM (then SIGKILL) on exit.
 :func:`make_secure_bench` prepares what a secured loopback bench needs: the
 server certificate (generated up front so the client can trust it), a client
 certificate placed in the server's trust list, and a users file with a random
@@ -93,13 +94,13 @@ def make_secure_bench(root: Path) -> SecureBench:
     return SecureBench(cert_dir, users, client, "engine", password)
 
 
-def write_bench(path: Path, plant: str, params: dict[str, Any], *, endpoint: str,
+def bench_text(plant: str, params: dict[str, Any], *, endpoint: str,
                 sample_time_s: float, speed: float | None, secure: SecureBench | None,
                 noise_std: dict[str, float] | None = None, seed: int = 0,
                 watchdog_timeout_s: float | None = None,
                 initial_state: dict[str, float] | None = None,
-                initial_inputs: dict[str, float] | None = None) -> Path:
-    """Write a HIL bench TOML file (see :mod:`hil.config`)."""
+                initial_inputs: dict[str, float] | None = None) -> str:
+    """The TOML text of a one-plant HIL bench (see :mod:`hil.config`)."""
     lines = ["[plant]", f"name = \"{plant}\""]
     if params:
         inner = ", ".join(f"{k} = {_toml(v)}" for k, v in params.items())
@@ -118,7 +119,25 @@ def write_bench(path: Path, plant: str, params: dict[str, Any], *, endpoint: str
     if secure is not None:
         lines += ["security = \"sign-encrypt\"", f"cert_dir = \"{secure.cert_dir}\"",
                   f"users = \"{secure.users_file}\""]
-    path.write_text("\n".join(lines) + "\n")
+    return "\n".join(lines) + "\n"
+
+
+def write_bench(path: Path, plant: str, params: dict[str, Any], **kw: Any) -> Path:
+    """Write a HIL bench TOML file (:func:`bench_text`)."""
+    path.write_text(bench_text(plant, params, **kw))
+    return path
+
+
+def write_site_bench(path: Path, units: dict[str, tuple[str, dict[str, Any], dict[str, Any]]]) -> Path:
+    """Write a multi-unit HIL bench: unit name -> (plant, params, :func:`bench_text` keywords);
+    one ``[[unit]]`` table per unit, each with its own endpoint, clock and security."""
+    out: list[str] = []
+    for name, (plant, params, kw) in units.items():
+        out += ["[[unit]]", f"name = \"{name}\""]
+        for line in bench_text(plant, params, **kw).splitlines():
+            out.append(f"[unit.{line[1:]}" if line.startswith("[") else line)
+        out.append("")
+    path.write_text("\n".join(out))
     return path
 
 
@@ -139,11 +158,14 @@ class HilProcess:
         self.ready_timeout_s = ready_timeout_s
         self.log_path = log_path
         self.endpoint = ""
+        self.endpoints: dict[str, str] = {}
+        """Unit name -> endpoint of a multi-unit bench (empty for a single plant)."""
         self._proc: asyncio.subprocess.Process | None = None
         self._log: Any = None
 
     async def start(self) -> str:
-        """Start the server and return its endpoint once it prints READY."""
+        """Start the server and return its (first) endpoint once it prints READY; a multi-unit
+        bench's endpoints by unit are in :attr:`endpoints`."""
         self._log = open(self.log_path, "wb") if self.log_path else asyncio.subprocess.DEVNULL  # noqa: SIM115
         self._proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "rtompc", "hil", "serve", str(self.bench),
@@ -160,8 +182,11 @@ class HilProcess:
                         + (f"; see {self.log_path}" if self.log_path else "")
                     )
                 text = line.decode(errors="replace").strip()
-                if text.startswith("READY "):
-                    self.endpoint = text.split(" ", 1)[1]
+                if text.startswith("UNIT "):
+                    _, name, url = text.split(" ", 2)
+                    self.endpoints[name] = url
+                elif text.startswith("READY "):
+                    self.endpoint = text.split(" ", 2)[1]
                     return self.endpoint
         except TimeoutError:
             await self.stop()

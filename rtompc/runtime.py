@@ -219,6 +219,7 @@ class ControlLoop:
         self._rescued = False
         self._cycle = 0
         self._stop = asyncio.Event()
+        self._notes: list[str] = []
         self.supervision = supervision if supervision is not None else SupervisionSettings()
         self.actuators = ActuatorSupervisor(
             model, settings.sample_time_s, self.supervision.actuators, io.actuator_feedback
@@ -242,6 +243,11 @@ class ControlLoop:
     def stop(self) -> None:
         """Ask the loop to finish after the current cycle."""
         self._stop.set()
+
+    def note(self, event: str) -> None:
+        """Record ``event`` with the next cycle (a coordinator saying it holds this unit's
+        targets): it goes to that cycle's events, the log and the historian."""
+        self._notes.append(event)
 
     @property
     def stopping(self) -> bool:
@@ -344,13 +350,8 @@ class ControlLoop:
                     self.stats.overruns += tick.skipped
                     self.skipped_periods += tick.skipped
                     self._follow_plant = True  # re-initialise from what the plant holds now
-            await self.cycle(tick)
+            await self.step(tick)
             k += 1
-            if self.io.lockstep and self.io.connected:
-                try:
-                    await self.io.advance(1)
-                except Exception as exc:  # noqa: BLE001 - a lost link must not end the loop
-                    logger.warning("lockstep advance failed: %s", exc)
         return {
             **self.stats.summary(),
             "skipped_periods": self.skipped_periods,
@@ -359,11 +360,22 @@ class ControlLoop:
             "plant_clock_jumps": self.plant_clock.jumps,
         }
 
+    async def step(self, tick: Tick | None = None) -> CycleRecord:
+        """One cycle, then (lockstep transports) the plant advanced by one sample."""
+        record = await self.cycle(tick)
+        if self.io.lockstep and self.io.connected:
+            try:
+                await self.io.advance(1)
+            except Exception as exc:  # noqa: BLE001 - a lost link must not end the loop
+                logger.warning("lockstep advance failed: %s", exc)
+        return record
+
     async def cycle(self, tick: Tick | None = None) -> CycleRecord:
         """One control cycle; never raises for solver or link failures."""
         t0 = time.monotonic()
         wall = time.time()
-        events: list[str] = []
+        events: list[str] = self._notes
+        self._notes = []
         if self.live is not None:  # live changes take effect from this cycle on
             step = self.live.begin(events)
             if step.mode is not None and step.mode is not self.settings.mode:

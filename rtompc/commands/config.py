@@ -6,7 +6,7 @@
   2 with problems.
 - ``init [PLANT] [--from-server URL] [--from-model FILE] --out FILE``: an
   annotated starter config that passes ``check``.
-- ``schema [--scenario]``: the JSON Schema for editors (taplo, Even Better TOML).
+- ``schema [--scenario | --site]``: the JSON Schema for editors (taplo, Even Better TOML).
 - ``docs``: ``docs/configuration.md`` from the model.
 
 Registering the parsers imports nothing heavy; each sub-command imports its
@@ -40,7 +40,10 @@ def _emit(text: str, out: str | None) -> int:
 def _schema(args: argparse.Namespace) -> int:
     from rtompc.config.schema import SchemaKind, schema_text
 
-    return _emit(schema_text(SchemaKind.SCENARIO if args.scenario else SchemaKind.APP), args.out)
+    kind = (
+        SchemaKind.SCENARIO if args.scenario else SchemaKind.SITE if args.site else SchemaKind.APP
+    )
+    return _emit(schema_text(kind), args.out)
 
 
 def _docs(args: argparse.Namespace) -> int:
@@ -207,7 +210,11 @@ def register(sub: Any) -> None:
         "while you type: put `#:schema ./rtompc-app.schema.json` on the first line of the "
         "config, or map files to the schema in .taplo.toml (see docs/configuration.md).",
     )
-    s.add_argument("--scenario", action="store_true", help="schema of scenario files")
+    kinds = s.add_mutually_exclusive_group()
+    kinds.add_argument("--scenario", action="store_true", help="schema of scenario files")
+    kinds.add_argument(
+        "--site", action="store_true", help="schema of multi-unit applications ([[unit]] tables)"
+    )
     s.add_argument("--out", help="write to this file instead of stdout")
     s.set_defaults(func=_schema)
 

@@ -5,7 +5,10 @@
 serves until SIGINT/SIGTERM and shuts down cleanly. When the server listens it
 prints one line ``READY <endpoint>`` on stdout (flushed), so a parent process
 can start it as a subprocess and wait for that line; ``STOPPED`` follows on
-shutdown.
+shutdown. A multi-unit CONFIG (``[[unit]]`` tables, :func:`hil.config.load_benches`)
+serves one endpoint per unit (several PLCs, each with its own clock, watchdog,
+faults and security) from one process: it prints ``UNIT <name> <endpoint>`` per
+unit, then ``READY <endpoint> <endpoint> ...``.
 
 ``rtompc hil hash-password [--iterations N]`` reads a password (prompt, or
 stdin when piped) and prints the ``password_hash`` value for the users file.
@@ -19,11 +22,12 @@ import getpass
 import ipaddress
 import signal
 import sys
+import tomllib
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from hil.config import BenchConfig, bench_from_mapping, load_bench
+from hil.config import BenchConfig, bench_from_mapping, load_bench, load_benches
 from hil.security import DEFAULT_ITERATIONS, hash_password
 from hil.server import HilServer
 from hil.simulator import PlantSimulator
@@ -62,34 +66,64 @@ def bench_from_args(args: argparse.Namespace) -> BenchConfig:
     return bench
 
 
-async def _serve(bench: BenchConfig) -> None:
-    model = load(bench.plant, **bench.plant_params)
-    server = HilServer(PlantSimulator(model, bench.simulator), bench.server)
+def benches_from_args(args: argparse.Namespace) -> dict[str, BenchConfig]:
+    """Unit name -> bench: a multi-unit HIL config (``[[unit]]`` tables) or one plant."""
+    if args.target.endswith(".toml"):
+        data = tomllib.loads(Path(args.target).read_text(encoding="utf-8")) if Path(
+            args.target).is_file() else {}
+        if "unit" in data:
+            if args.sample_time is not None or args.seed is not None or args.endpoint:
+                raise ConfigError("--endpoint, --sample-time and --seed are per unit in a "
+                                  "multi-unit bench: set them in its [[unit]] tables")
+            overrides: dict[str, Any] = {
+                "speed": args.speed, "lockstep": True if args.lockstep else None,
+                "security": args.security, "cert_dir": _abs(args.cert_dir),
+                "users": _abs(args.users), "faults": _abs(args.faults),
+            }
+            if args.lockstep:
+                overrides["speed"] = None
+            return load_benches(args.target, **overrides)
+    bench = bench_from_args(args)
+    return {bench.plant.rsplit(":", 1)[-1]: bench}
+
+
+async def _serve(benches: dict[str, BenchConfig]) -> None:
+    servers = [HilServer(PlantSimulator(load(b.plant, **b.plant_params), b.simulator), b.server)
+               for b in benches.values()]
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    await server.start()
+    started: list[HilServer] = []
     try:
-        print(f"READY {server.endpoint}", flush=True)
+        for server in servers:
+            await server.start()
+            started.append(server)
+        if len(servers) > 1:  # one line per unit, then READY with every endpoint
+            for name, server in zip(benches, servers, strict=True):
+                print(f"UNIT {name} {server.endpoint}", flush=True)
+        print("READY " + " ".join(s.endpoint for s in servers), flush=True)
         await stop.wait()
     finally:
-        await server.stop()
+        for server in started:
+            await server.stop()
         print("STOPPED", flush=True)
 
 
 def _run_serve(args: argparse.Namespace) -> int:
-    bench = bench_from_args(args)
-    host = (urlparse(bench.server.endpoint).hostname or "").strip("[]")
-    if bench.server.security.value == "none" and not _is_loopback(host) and not args.allow_insecure:
-        raise ConfigError(
-            f"endpoint {bench.server.endpoint}: serving on a non-loopback address needs "
-            "--security sign|sign-encrypt with --users (or --allow-insecure on an isolated network)"
-        )
-    if bench.server.security.value != "none" and bench.server.cert_dir is None:
-        bench = BenchConfig(bench.plant, bench.plant_params, bench.simulator,
-                            type(bench.server)(**{**bench.server.__dict__, "cert_dir": DEFAULT_CERT_DIR}))
-    asyncio.run(_serve(bench))
+    benches = benches_from_args(args)
+    for name, bench in list(benches.items()):
+        host = (urlparse(bench.server.endpoint).hostname or "").strip("[]")
+        if bench.server.security.value == "none" and not _is_loopback(host) and not args.allow_insecure:
+            raise ConfigError(
+                f"endpoint {bench.server.endpoint}: serving on a non-loopback address needs "
+                "--security sign|sign-encrypt with --users (or --allow-insecure on an isolated network)"
+            )
+        if bench.server.security.value != "none" and bench.server.cert_dir is None:
+            benches[name] = BenchConfig(
+                bench.plant, bench.plant_params, bench.simulator,
+                type(bench.server)(**{**bench.server.__dict__, "cert_dir": DEFAULT_CERT_DIR}))
+    asyncio.run(_serve(benches))
     return 0
 
 
@@ -121,7 +155,9 @@ def register(sub: Any) -> None:
     hsub = p.add_subparsers(dest="hil_command", metavar="SUBCOMMAND")
     s = hsub.add_parser("serve", help="serve a plant as an OPC UA server (like a PLC)",
                         description="Serve PLANT (registry name or module.py:function) or a HIL "
-                        "CONFIG (.toml) until SIGINT/SIGTERM; prints 'READY <endpoint>' when listening.")
+                        "CONFIG (.toml) until SIGINT/SIGTERM; prints 'READY <endpoint>' when listening. "
+                        "A CONFIG with [[unit]] tables serves one endpoint per unit (several PLCs): "
+                        "'UNIT <name> <endpoint>' per unit, then 'READY <endpoints>'.")
     s.add_argument("target", metavar="PLANT|CONFIG", help="plant registry name or HIL config file (.toml)")
     s.add_argument("--endpoint", help="URL to listen on (default opc.tcp://127.0.0.1:4840)")
     clock = s.add_mutually_exclusive_group()

@@ -16,6 +16,10 @@ stops and the plant is handed back (``loop.on_stop``: ``local`` asks for LOCAL,
 ``hold`` leaves the last setpoints to the plant's watchdog); SIGUSR1 is an
 operator's request for REMOTE (``loop.remote_policy = "operator"``). The exit
 code is one of :class:`rtompc.lifecycle.ExitCode`.
+
+A multi-unit config (``[[unit]]`` tables) is run by
+:mod:`rtompc.commands.run_site`: every unit in one engine, the exit code the
+worst unit's.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from plant_models.errors import PlantIOError
+from plant_models.errors import ConfigError, PlantIOError
 from plant_models.samples import Mode
 from rtompc.config import AppConfig, build, load_app
 from rtompc.config.engine_server_section import engine_server_settings
@@ -49,7 +53,7 @@ from rtompc.lifecycle import (
     hand_back,
 )
 from rtompc.live.startup import live_for_run
-from rtompc.live.view import EngineViews, Surface, UnitView, unit_name
+from rtompc.live.view import EngineViews, Surface, UnitView
 from rtompc.runtime import ControlLoop, LoopSettings
 from rtompc.status import CvLimits, StatusFormatter
 
@@ -150,7 +154,7 @@ async def run_app(
         supervision=build.supervision(cfg, model),
         live=live,
     )
-    views = EngineViews([UnitView.for_loop(unit_name(path), loop)])
+    views = EngineViews([UnitView.for_loop(cfg.unit_name(), loop)])
     n = steps if steps is not None else cfg.loop.steps
     ev_loop = asyncio.get_running_loop()
     stopped_by: list[str] = []
@@ -252,6 +256,18 @@ async def _check_clock(io: Any, cfg: AppConfig, settings: LoopSettings) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     mode = Mode(args.mode) if args.mode else None
+    from rtompc.config.load import is_multi_unit, read_toml
+
+    _, data = read_toml(Path(args.config))
+    if is_multi_unit(data):
+        from rtompc.commands.run_site import run_site_command
+
+        if getattr(args, "console", None):
+            raise ConfigError(
+                "--console: the web console does not show multi-unit applications yet "
+                "(run without --console)"
+            )
+        return run_site_command(Path(args.config), mode, args.steps, args.print_every)
     path = Path(args.config)
     surfaces: list[Surface] = []
     # the console's settings are checked before anything starts (a refused bind: exit 2)
@@ -292,7 +308,11 @@ def register(sub: Any) -> None:
         "run",
         help="run the closed loop from an application config (OPC UA or in-process)",
         description="Run the closed loop from an application config. " + CONFIG_HELP,
-        epilog="exit codes: " + ", ".join(f"{int(c)} {c.name.lower()}" for c in ExitCode),
+        epilog="exit codes: "
+        + ", ".join(f"{int(c)} {c.name.lower()}" for c in ExitCode)
+        + ". A multi-unit config ([[unit]] tables) runs every unit in one engine; its exit code "
+        "is the worst unit's (internal > startup > link_lost > not_in_control > write_failures "
+        "> ok); --steps counts each unit's own cycles.",
     )
     p.add_argument("config", help="application config (TOML)")
     p.add_argument("--mode", choices=[m.value for m in Mode], help="override loop.mode")

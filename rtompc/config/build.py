@@ -35,7 +35,7 @@ from plant_models.errors import ConfigError, EngineError
 from plant_models.model import PlantModel
 from plant_models.samples import Mode, OperatingTarget
 from rtompc.config.errors import ConfigProblems, Problem
-from rtompc.config.model import AppConfig, EstimatorKind, ModelRef, RtoMethodChoice
+from rtompc.config.model import AppConfig, EstimatorKind, ModelRef, RtoMethodChoice, UnitSections
 from rtompc.config.transport import Security, TransportKind
 from rtompc.handshake import HandshakeSettings
 from rtompc.runtime import LoopSettings
@@ -58,12 +58,17 @@ _MODES = {
 }
 
 
-def fail(cfg: AppConfig, loc: tuple[str | int, ...], message: str, **kw: Any) -> ConfigProblems:
-    """A one-problem ConfigProblems for ``cfg``'s file."""
-    return ConfigProblems([Problem(loc, message, cfg.source, **kw)], cfg.source)
+def fail(
+    cfg: UnitSections | Any, loc: tuple[str | int, ...], message: str, **kw: Any
+) -> ConfigProblems:
+    """A one-problem ConfigProblems for ``cfg``'s file (the key path of a ``[[unit]]`` table
+    is put in front of ``loc``)."""
+    return ConfigProblems(
+        [Problem((*getattr(cfg, "loc", ()), *loc), message, cfg.source, **kw)], cfg.source
+    )
 
 
-def require(cfg: AppConfig, section: str, why: str) -> Any:
+def require(cfg: UnitSections, section: str, why: str) -> Any:
     """The section, or a ConfigProblems saying it is required (and why)."""
     value = getattr(cfg, section)
     if value is None:
@@ -83,7 +88,7 @@ class Models:
     """The RTO model."""
 
 
-def _load(cfg: AppConfig, ref: ModelRef, loc: tuple[str, ...]) -> PlantModel:
+def _load(cfg: UnitSections, ref: ModelRef, loc: tuple[str, ...]) -> PlantModel:
     try:
         model = library.load(ref.name, **dict(ref.params))
     except EngineError as exc:
@@ -91,7 +96,7 @@ def _load(cfg: AppConfig, ref: ModelRef, loc: tuple[str, ...]) -> PlantModel:
     return model.with_nominal(p=dict(ref.p)) if ref.p else model
 
 
-def models(cfg: AppConfig) -> Models:
+def models(cfg: UnitSections) -> Models:
     """Build the plant, controller and RTO models (parameters of ``[model]``, ``[rto.model]``
     replace the nominal ones; the plant's ``p`` are its true values, kept for the bench)."""
     plant = _load(cfg, ModelRef(name=cfg.plant.name, params=cfg.plant.params), ("plant",))
@@ -102,7 +107,7 @@ def models(cfg: AppConfig) -> Models:
     return Models(plant, model, rto_model)
 
 
-def sample_time(cfg: AppConfig) -> float:
+def sample_time(cfg: UnitSections) -> float:
     """The control period (the loader checked that one is given)."""
     dt = cfg.sample_time_s
     if dt is None:
@@ -116,7 +121,7 @@ def _spec(cls: Any, section: Any) -> Any:
     return cls(**{n: getattr(section, n) for n in names})
 
 
-def rto_spec(cfg: AppConfig) -> Any:
+def rto_spec(cfg: UnitSections) -> Any:
     """``[rto]`` as the scenario runner's RtoSpec (the ``economic`` method's settings)."""
     from rtompc.scenarios.spec import RtoSpec
 
@@ -134,7 +139,7 @@ def rto_spec(cfg: AppConfig) -> Any:
     )
 
 
-def mpc_config(cfg: AppConfig) -> tuple[MpcConfig, SolverKind]:
+def mpc_config(cfg: UnitSections) -> tuple[MpcConfig, SolverKind]:
     """The NMPC problem and its solver kind."""
     m = require(cfg, "mpc", "the controller")
     try:
@@ -176,7 +181,7 @@ def mpc_config(cfg: AppConfig) -> tuple[MpcConfig, SolverKind]:
     return out, SolverKind(m.solver.value)
 
 
-def controller(cfg: AppConfig, model: PlantModel) -> NmpcController:
+def controller(cfg: UnitSections, model: PlantModel) -> NmpcController:
     """The NMPC controller on ``model``."""
     mc, solver = mpc_config(cfg)
     try:
@@ -186,7 +191,7 @@ def controller(cfg: AppConfig, model: PlantModel) -> NmpcController:
         raise fail(cfg, ("mpc",), str(exc)) from None
 
 
-def estimator_config(cfg: AppConfig) -> EstimatorConfig:
+def estimator_config(cfg: UnitSections) -> EstimatorConfig:
     """The estimator settings shared by EKF and MHE."""
     e = require(cfg, "estimator", "the state estimator")
     try:
@@ -208,7 +213,7 @@ def estimator_config(cfg: AppConfig) -> EstimatorConfig:
         raise fail(cfg, ("estimator",), str(exc)) from None
 
 
-def supervision(cfg: AppConfig, model: PlantModel | None = None) -> SupervisionSettings:
+def supervision(cfg: UnitSections, model: PlantModel | None = None) -> SupervisionSettings:
     """Sensor and actuator supervision of ``[supervision]`` (every check on without it);
     with ``model``, names are checked against the estimator's measurements and the MVs."""
     sec = cfg.supervision
@@ -282,7 +287,7 @@ def supervision(cfg: AppConfig, model: PlantModel | None = None) -> SupervisionS
         raise fail(cfg, ("supervision",), str(exc)) from None
 
 
-def estimator(cfg: AppConfig, model: PlantModel) -> Any:
+def estimator(cfg: UnitSections, model: PlantModel) -> Any:
     """The EKF or MHE on ``model``, with the sensor checks of ``[supervision]``."""
     e = require(cfg, "estimator", "the state estimator")
     ec = estimator_config(cfg)
@@ -299,7 +304,7 @@ def estimator(cfg: AppConfig, model: PlantModel) -> Any:
         raise fail(cfg, ("estimator",), str(exc)) from None
 
 
-def initial_target(cfg: AppConfig) -> OperatingTarget:
+def initial_target(cfg: UnitSections) -> OperatingTarget:
     """Targets of the configured CVs and MVs (the RTO replaces them later)."""
     m = cfg.mpc
     y = {c.name: c.target for c in m.cvs if c.target is not None} if m else {}
@@ -307,7 +312,9 @@ def initial_target(cfg: AppConfig) -> OperatingTarget:
     return OperatingTarget(0.0, y=y, u=u, source="config")  # type: ignore[arg-type]
 
 
-def loop_settings(cfg: AppConfig, *, default_mode: Mode, mode: Mode | None = None) -> LoopSettings:
+def loop_settings(
+    cfg: UnitSections, *, default_mode: Mode, mode: Mode | None = None
+) -> LoopSettings:
     """The loop's schedule (``mode`` overrides the file, ``default_mode`` fills a gap)."""
     lp = cfg.loop
     return LoopSettings(
@@ -324,7 +331,7 @@ def loop_settings(cfg: AppConfig, *, default_mode: Mode, mode: Mode | None = Non
     )
 
 
-def rto_source(cfg: AppConfig, ms: Models) -> Any:
+def rto_source(cfg: UnitSections, ms: Models) -> Any:
     """The RTO target source (None without ``[rto]``): the steady-state-gated stage of
     two-step RTO or modifier adaptation, or the economic optimiser with hand-off."""
     if cfg.rto is None:
@@ -396,7 +403,7 @@ def rto_recorders(source: Any) -> list[Any]:
     return [SteadyGateFeed(source)] if hasattr(source, "observe") else []
 
 
-def economics_spec(cfg: AppConfig) -> Any:
+def economics_spec(cfg: UnitSections) -> Any:
     """``[economics]`` as the scenario runner's EconomicsSpec (None without it)."""
     from rtompc.scenarios.spec import EconomicsSpec
 
@@ -408,7 +415,7 @@ def economics_spec(cfg: AppConfig) -> Any:
     )
 
 
-def _env(cfg: AppConfig, key: str, var: str | None) -> str | None:
+def _env(cfg: UnitSections, key: str, var: str | None) -> str | None:
     if var is None:
         return None
     value = os.environ.get(var)
@@ -423,7 +430,7 @@ def _env(cfg: AppConfig, key: str, var: str | None) -> str | None:
 
 
 def opcua_settings(
-    cfg: AppConfig, *, endpoint: str | None = None, password: str | None = None
+    cfg: UnitSections, *, endpoint: str | None = None, password: str | None = None
 ) -> OpcUaSettings:
     """The OPC UA client settings; secrets come from the environment variables named in the
     file (or ``password`` when a caller made them, as the demo does)."""
@@ -466,7 +473,7 @@ def opcua_settings(
         raise fail(cfg, ("transport",), str(exc)) from None
 
 
-def tag_map(cfg: AppConfig, model: PlantModel) -> TagMap:
+def tag_map(cfg: UnitSections, model: PlantModel) -> TagMap:
     """The tag map: ``[transport.tags]``, or the rtompc HIL layout for the plant."""
     t = cfg.transport
     if t.tags is None:
@@ -477,7 +484,7 @@ def tag_map(cfg: AppConfig, model: PlantModel) -> TagMap:
         raise fail(cfg, ("transport", "tags"), str(exc).removeprefix("transport.tags: ")) from None
 
 
-def move_limits(cfg: AppConfig, model: PlantModel) -> MoveLimits:
+def move_limits(cfg: UnitSections, model: PlantModel) -> MoveLimits:
     """Client-side MV rate limits."""
     try:
         return MoveLimits.from_model(model, dict(cfg.transport.max_rate_per_s))
@@ -485,7 +492,7 @@ def move_limits(cfg: AppConfig, model: PlantModel) -> MoveLimits:
         raise fail(cfg, ("transport", "max_rate_per_s"), str(exc)) from None
 
 
-def plantio(cfg: AppConfig, model: PlantModel, **opcua: Any) -> PlantIO:
+def plantio(cfg: UnitSections, model: PlantModel, **opcua: Any) -> PlantIO:
     """A not-yet-connected PlantIO for ``model`` (``opcua``: overrides of
     :func:`opcua_settings`)."""
     limits = move_limits(cfg, model)
@@ -511,7 +518,7 @@ def plantio(cfg: AppConfig, model: PlantModel, **opcua: Any) -> PlantIO:
 
 
 def historian(
-    cfg: AppConfig, model: PlantModel, measured: tuple[str, ...] | None = None
+    cfg: AppConfig | Any, model: PlantModel, measured: tuple[str, ...] | None = None
 ) -> Historian | None:
     """The configured historian (None when not configured)."""
     if cfg.historian is None:

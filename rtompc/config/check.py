@@ -72,6 +72,10 @@ def check_file(path: Path, *, connect: bool = False, timeout_s: float = 10.0) ->
     except ConfigProblems as exc:
         report.problems += [str(p) for p in exc.problems]
         return report
+    from rtompc.config.load import is_multi_unit
+
+    if is_multi_unit(data):
+        return _check_site(report, path, connect=connect, timeout_s=timeout_s)
     scenario = any(k in data for k in ("scenario", "event", "fault", "criterion"))
     report.kind = "scenario" if scenario else "app"
     try:
@@ -100,6 +104,42 @@ def check_file(path: Path, *, connect: bool = False, timeout_s: float = 10.0) ->
             report.problems.append(f"{path}: --connect skipped: fix the problems above first")
         else:
             built.check_server(timeout_s)
+    return report
+
+
+def _check_site(report: CheckReport, path: Path, *, connect: bool, timeout_s: float) -> CheckReport:
+    """A multi-unit file: keys and cross-checks of every unit, then each unit built (and, with
+    ``connect``, its server checked); each line names its unit."""
+    from rtompc.config.load import load_site
+    from rtompc.config.transport import TransportKind
+
+    report.kind = "site"
+    try:
+        site = load_site(path)
+    except ConfigProblems as exc:
+        report.problems += [str(p) for p in exc.problems]
+        return report
+    except ConfigError as exc:
+        report.problems.append(f"{path}: {exc}")
+        return report
+    report.passed.append(
+        f"{len(site.units)} units ({', '.join(site.names)}): keys, types, units; signals, "
+        "objectives, MV limits and sample times against each unit's model"
+    )
+    for unit in site.units:
+        n_passed = len(report.passed)
+        built = _Builder(report, unit)
+        built.build_offline(False)
+        if connect and unit.transport.kind is TransportKind.OPCUA:
+            if built.settings is None or built.tags is None:
+                report.problems.append(f"{path}: unit {unit.name}: --connect skipped")
+            else:
+                built.check_server(timeout_s)
+        report.passed[n_passed:] = [
+            f"unit {unit.name}: {line}" for line in report.passed[n_passed:]
+        ]
+    if site.historian is not None:
+        _Builder(report, site)._historian_path(site.historian.path)
     return report
 
 
@@ -157,8 +197,9 @@ class _Builder:
                 lambda: build.opcua_settings(cfg),
             )
             self._security_files()
-        if cfg.historian is not None:
-            self._historian_path(cfg.historian.path)
+        hist = getattr(cfg, "historian", None)  # app-level in a multi-unit file
+        if hist is not None:
+            self._historian_path(hist.path)
 
     def _security_files(self) -> None:
         from plant_models.certificates import CERT_SUFFIXES, certificate_uris, load_certificate

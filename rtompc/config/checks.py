@@ -20,7 +20,7 @@ from plant_models import library
 from plant_models.errors import EngineError
 from plant_models.model import PlantModel
 from rtompc.config.errors import Problem
-from rtompc.config.model import AppConfig, ModelRef
+from rtompc.config.model import ModelRef, UnitSections
 from rtompc.config.paths import base_dir_of, resolve_name
 from rtompc.config.transport import TransportKind
 from rtompc.scenarios.spec import EventKind
@@ -134,7 +134,7 @@ class _Checker:
                 )
 
 
-def cross_check(cfg: AppConfig, models: LoadedModels, file: Path | None) -> list[Problem]:
+def cross_check(cfg: UnitSections, models: LoadedModels, file: Path | None) -> list[Problem]:
     """Every cross-section problem of ``cfg`` against its models."""
     c = _Checker(file)
     plant, model = models.plant, models.model
@@ -221,7 +221,7 @@ def cross_check(cfg: AppConfig, models: LoadedModels, file: Path | None) -> list
     return c.problems
 
 
-def _check_timing(c: _Checker, cfg: AppConfig, model: PlantModel) -> None:
+def _check_timing(c: _Checker, cfg: UnitSections, model: PlantModel) -> None:
     loop_dt = cfg.loop.sample_time_s
     mpc_dt = cfg.mpc.sample_time_s if cfg.mpc is not None else None
     if loop_dt is None and mpc_dt is None:
@@ -254,7 +254,7 @@ def _check_timing(c: _Checker, cfg: AppConfig, model: PlantModel) -> None:
         )
 
 
-def _check_mpc(c: _Checker, cfg: AppConfig, plant: PlantModel, model: PlantModel) -> None:
+def _check_mpc(c: _Checker, cfg: UnitSections, plant: PlantModel, model: PlantModel) -> None:
     assert cfg.mpc is not None  # noqa: S101 - the caller checked
     for i, cv in enumerate(cfg.mpc.cvs):
         c.names(
@@ -293,7 +293,11 @@ def _check_mpc(c: _Checker, cfg: AppConfig, plant: PlantModel, model: PlantModel
 
 
 def _check_rto(
-    c: _Checker, cfg: AppConfig, plant: PlantModel, model: PlantModel, rto_model: PlantModel | None
+    c: _Checker,
+    cfg: UnitSections,
+    plant: PlantModel,
+    model: PlantModel,
+    rto_model: PlantModel | None,
 ) -> None:
     if cfg.loop.rto_every_n > 0 and cfg.rto is None:
         c.add(("loop", "rto_every_n"), "needs an [rto] section (there is nothing to run)")

@@ -68,6 +68,25 @@ meaning says); **allowed** (range, choices, unit).
 """
 
 
+SITE_INTRO = """\
+A file with `[[unit]]` tables is a **multi-unit application**: `rtompc run SITE.toml` runs every
+unit's control loop in one engine (own plant I/O — its own OPC UA endpoint, i.e. its own PLC, or
+in-process —, own sample time, mode, estimator, NMPC and supervision), concurrently. Each
+`[[unit]]` table has a `name` and the sections of a single-unit config, written as
+`[unit.plant]`, `[unit.transport]`, `[[unit.mpc.cvs]]`, ...; values with units convert with that
+unit's own plant model, and a problem is reported as `unit[i].<key>` with its line. App-level
+tables: `[historian]` (one file; each unit's run is a run of its own, `runs.meta.unit` names it)
+and `[plantwide]`. Per-unit sections at the top level of such a file are errors. A single-unit
+file is one unit named `unit.name` (its `[unit]` table) or the file stem. Start-up is
+all-or-nothing (every unit connects and passes its checks before anything is written); once
+running, a unit's lost link, LOCAL plant or failing solver does not stop the others, and the
+coordinator holds that unit's targets. Exit code: the worst unit's (internal > startup >
+link_lost > not_in_control > write_failures > ok); `--steps` counts each unit's own cycles.
+JSON Schema: `rtompc config schema --site`.\
+"""
+"""The text that opens the multi-unit section of the reference."""
+
+
 @dataclass(frozen=True)
 class Row:
     """One key of a section."""
@@ -327,6 +346,7 @@ def reference_markdown() -> str:
     lines.append("- [Scenario files](#scenario-files)")
     for t in sw.tables:
         lines.append(f"  - [`{t.header}`](#{_anchor_of(t.header)})")
+    lines.append("- [Multi-unit applications](#multi-unit-applications)")
     lines += ["", "## Application config", ""]
     lines += _render(app_tables)
     lines += ["## Scenario files", "", _text(scenario.get("description", "")), ""]
@@ -343,6 +363,15 @@ def reference_markdown() -> str:
             "",
         ]
     lines += _render(sw.tables)
+    site = model_schema(SchemaKind.SITE)
+    mw = _Walker(site)
+    mw.seen = dict(walker.seen)
+    mw.tables_wanted = set(walker.tables_wanted)
+    for key, prop in site["properties"].items():
+        for sub, _suffix, is_array, ref in mw.subtables(prop):
+            mw.walk(sub, key, is_array, ref)
+    lines += ["## Multi-unit applications", "", SITE_INTRO, ""]
+    lines += _render(mw.tables)
     return "\n".join(lines).rstrip() + "\n"
 
 

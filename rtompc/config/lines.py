@@ -45,6 +45,10 @@ class LineIndex:
             if m:
                 path = _dotted(m.group(1))
                 counters[path] = counters.get(path, -1) + 1
+                for nested in [
+                    k for k in counters if len(k) > len(path) and k[: len(path)] == path
+                ]:
+                    del counters[nested]  # [[unit.mpc.cvs]] counts again in the next [[unit]]
                 current = self._with_indices(path[:-1], counters) + (path[-1], counters[path])
                 self.lines.setdefault(current[:-1], lineno)
                 self.lines[current] = lineno

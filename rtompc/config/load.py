@@ -13,6 +13,7 @@ expectation, allowed keys and a "did you mean".
 from __future__ import annotations
 
 import copy
+import dataclasses
 import difflib
 import logging
 import re
@@ -32,6 +33,7 @@ from rtompc.config.errors import ConfigProblems, Problem
 from rtompc.config.lines import LineIndex
 from rtompc.config.model import AppConfig
 from rtompc.config.scenario import ScenarioConfig
+from rtompc.config.site import UNIT_SECTIONS, SiteConfig, attach_source
 from rtompc.config.upgrade import upgrade
 
 logger = logging.getLogger(__name__)
@@ -47,6 +49,86 @@ def load_app(path: str | Path) -> AppConfig:
 def load_scenario(path: str | Path) -> ScenarioConfig:
     """Read, validate and cross-check a scenario file."""
     return _load(Path(path), ScenarioConfig)
+
+
+def load_site(path: str | Path) -> SiteConfig:
+    """Read a multi-unit application (``[[unit]]`` tables), or a single-unit one as a site of
+    one unit named ``unit.name`` or the file stem; every problem at once (ConfigProblems)."""
+    path = Path(path)
+    text, data = read_toml(path)
+    if isinstance(data.get("unit"), list):
+        return validate_site(data, file=path, text=text)
+    return SiteConfig.from_app(validate(AppConfig, data, file=path, text=text))
+
+
+def is_multi_unit(data: Mapping[str, Any]) -> bool:
+    """Whether a parsed config table is a multi-unit application (has ``[[unit]]`` tables)."""
+    return isinstance(data.get("unit"), list)
+
+
+def validate_site(
+    data: Mapping[str, Any], *, file: Path | None = None, text: str = ""
+) -> SiteConfig:
+    """Validate a parsed multi-unit table: each unit against its own models, all problems at
+    once with the key path ``unit[i]....`` and the line."""
+    index = LineIndex(text)
+    problems: list[Problem] = []
+    data = dict(data)
+    misplaced = [k for k in data if k in UNIT_SECTIONS]
+    for key in misplaced:
+        problems.append(
+            Problem(
+                (key,),
+                f"[{key}] at the top level of a multi-unit file",
+                file,
+                expected=f"each unit's sections in its [[unit]] table: [unit.{key}]",
+                allowed=tuple(SiteConfig.model_fields),
+            )
+        )
+        del data[key]
+    raw_units = data.get("unit", [])
+    units: list[Any] = []
+    models: list[LoadedModels | None] = []
+    unit_units: dict[int, dict[str, str]] = {}
+    for i, raw in enumerate(raw_units):
+        if not isinstance(raw, Mapping):
+            units.append(raw)
+            models.append(None)
+            continue
+        upgraded, notes = upgrade(dict(raw))
+        for note in notes:
+            logger.warning("%s: unit[%d]: deprecated: %s", file or "<config>", i, note)
+        found: list[Problem] = []
+        loaded = LoadedModels.load(upgraded, file, found)
+        problems.extend(_prefixed(p, ("unit", i)) for p in found)
+        unit_units[id(upgraded)] = loaded.units()
+        units.append(upgraded)
+        models.append(loaded)
+    data["unit"] = units
+    base = file.parent if file is not None else Path(".")
+    context = {"units": {}, "unit_units": unit_units, "base": base}
+    cfg: SiteConfig | None = None
+    try:
+        cfg = SiteConfig.model_validate(data, context=context)
+        checked: SiteConfig | None = cfg
+    except ValidationError as exc:
+        problems.extend(_problems(exc, SiteConfig, data, file))
+        checked = _without_unknown_keys(SiteConfig, data, exc, context)
+    if checked is not None:
+        for i, (unit, unit_models) in enumerate(zip(checked.unit, models, strict=True)):
+            if unit_models is not None and unit_models.complete:
+                found = cross_check(unit, unit_models, file)
+                problems.extend(_prefixed(p, ("unit", i)) for p in found)
+    problems = [_with_line(p, index) for p in problems]
+    if problems:
+        raise ConfigProblems(_dedupe(problems), file)
+    assert cfg is not None  # noqa: S101 - no problems means validation succeeded
+    attach_source(cfg, file)
+    return cfg
+
+
+def _prefixed(p: Problem, prefix: tuple[str | int, ...]) -> Problem:
+    return dataclasses.replace(p, loc=(*prefix, *p.loc))
 
 
 def read_toml(path: Path) -> tuple[str, dict[str, Any]]:
@@ -104,8 +186,8 @@ def validate(
 
 
 def _without_unknown_keys(
-    cls: type[C], data: Mapping[str, Any], exc: ValidationError, context: dict[str, Any]
-) -> C | None:
+    cls: type[Any], data: Mapping[str, Any], exc: ValidationError, context: dict[str, Any]
+) -> Any:
     """The config validated with its unknown keys left out, when unknown keys were its only
     problems (None otherwise), so that the cross-checks still report in the same pass: a typo
     in one key must not hide an unknown signal name elsewhere."""
@@ -244,6 +326,8 @@ def _expected(cls: type[BaseModel] | None, key: str | int) -> str:
 _REMOVED = {
     "password": "secrets never sit in a config file: put the password in an environment "
     "variable and name it in password_env",
+    "historian": "the historian is app-level in a multi-unit file: one [historian] table at "
+    "the top holds every unit's runs",
     "private_key_password": "put the key's password in an environment variable and name it in "
     "private_key_password_env",
 }
@@ -319,8 +403,10 @@ __all__ = [
     "PlantModel",
     "load_app",
     "load_scenario",
+    "load_site",
     "model_at",
     "read_toml",
     "source_of",
     "validate",
+    "validate_site",
 ]

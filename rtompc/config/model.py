@@ -15,6 +15,7 @@ Weights and penalties: see :mod:`rtompc.config.mpc_section`.
 
 from __future__ import annotations
 
+import re
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
@@ -345,8 +346,24 @@ class HistorianSection(Section):
     """How often the retention rules are applied."""
 
 
-class AppConfig(Section):
-    """An application: what ``rtompc run`` reads; the base of a scenario file."""
+UNIT_NAME_PATTERN = r"^[a-z][a-z0-9_]*$"
+"""A unit name: snake_case (it names the unit in logs, the historian, OPC UA and the console)."""
+
+UnitName = Annotated[str, Field(min_length=1, max_length=64, pattern=UNIT_NAME_PATTERN)]
+"""The name of a unit of an application."""
+
+
+class UnitTable(Section):
+    """``[unit]`` of a single-unit config: the unit's name."""
+
+    name: UnitName
+    """The unit's name (snake_case; default: the config file's stem)."""
+
+
+class UnitSections(Section):
+    """The sections of one unit: plant, model, transport, loop, controller, estimator, RTO,
+    supervision. A single-unit file has them at the top level; a multi-unit file has them in
+    each ``[[unit]]`` table."""
 
     plant: PlantConfig
     """The plant model (and the simulated plant in-process)."""
@@ -365,22 +382,21 @@ class AppConfig(Section):
     """Prices and limits (RTO objective, profit KPI)."""
     rto: RtoSection | None = None
     """The RTO layer (needs ``[economics]``)."""
-    historian: HistorianSection | None = None
-    """The historian (default: none)."""
     supervision: SupervisionSection | None = None
     """Sensor and actuator supervision (every check on without the section)."""
-    console: ConsoleSection | None = None
-    """The live web console (served by ``rtompc run`` when the section is present or
-    ``--console HOST:PORT`` is given)."""
-    engine_server: EngineServerSection | None = None
-    """The engine's own OPC UA server (served by ``rtompc run`` when the section is present
-    or ``--engine-server URL`` is given)."""
     _source: Path | None = PrivateAttr(None)
+    _loc: tuple[str | int, ...] = PrivateAttr(())
 
     @property
     def source(self) -> Path | None:
         """The file this config was read from (None when built in memory)."""
         return self._source
+
+    @property
+    def loc(self) -> tuple[str | int, ...]:
+        """Key path of these sections in their file: ``()`` at the top level,
+        ``("unit", i)`` for the i-th ``[[unit]]`` table (errors found when building name it)."""
+        return self._loc
 
     @property
     def sample_time_s(self) -> float | None:
@@ -402,3 +418,36 @@ class AppConfig(Section):
         if self.rto.every_s is not None and dt:
             return max(1, int(round(self.rto.every_s / dt)))
         return 1
+
+
+class AppConfig(UnitSections):
+    """An application: what ``rtompc run`` reads; the base of a scenario file. This is the
+    single-unit layout; a file with ``[[unit]]`` tables is a multi-unit application
+    (:class:`rtompc.config.site.SiteConfig`)."""
+
+    unit: UnitTable | None = None
+    """The unit's name (default: the config file's stem)."""
+    historian: HistorianSection | None = None
+    """The historian (default: none)."""
+    console: ConsoleSection | None = None
+    """The live web console (served by ``rtompc run`` when the section is present or
+    ``--console HOST:PORT`` is given)."""
+    engine_server: EngineServerSection | None = None
+    """The engine's own OPC UA server (served by ``rtompc run`` when the section is present
+    or ``--engine-server URL`` is given)."""
+
+    def unit_name(self) -> str:
+        """The unit's name: ``unit.name``, else the file stem made snake_case, else ``unit``."""
+        if self.unit is not None:
+            return self.unit.name
+        return unit_name_from_stem(self.source)
+
+
+def unit_name_from_stem(path: Path | None) -> str:
+    """A snake_case unit name from a file name (``Reactor-1.toml`` -> ``reactor_1``)."""
+    if path is None:
+        return "unit"
+    name = re.sub(r"[^a-z0-9_]+", "_", path.stem.lower()).strip("_")
+    if not name or not name[0].isalpha():
+        name = "unit_" + name if name else "unit"
+    return name[:64]

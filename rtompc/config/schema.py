@@ -37,6 +37,8 @@ class SchemaKind(Enum):
     SCENARIO = "scenario"
     """A scenario file (``rtompc simulate``, campaigns): an app config plus events, faults and
     criteria."""
+    SITE = "site"
+    """A multi-unit application (``[[unit]]`` tables, ``rtompc run``)."""
 
 
 def model_schema(kind: SchemaKind = SchemaKind.APP) -> dict[str, Any]:
@@ -45,6 +47,10 @@ def model_schema(kind: SchemaKind = SchemaKind.APP) -> dict[str, Any]:
         from rtompc.config.scenario import ScenarioConfig
 
         return ScenarioConfig.model_json_schema()
+    if kind is SchemaKind.SITE:
+        from rtompc.config.site import SiteConfig
+
+        return SiteConfig.model_json_schema()
     from rtompc.config.model import AppConfig
 
     return AppConfig.model_json_schema()
@@ -53,7 +59,10 @@ def model_schema(kind: SchemaKind = SchemaKind.APP) -> dict[str, Any]:
 def editor_schema(kind: SchemaKind = SchemaKind.APP) -> dict[str, Any]:
     """The schema for editors: no ``null`` alternatives, finite defaults, with ``$schema``."""
     raw = _clean(model_schema(kind))
-    title = "rtompc scenario file" if kind is SchemaKind.SCENARIO else "rtompc application config"
+    title = {
+        SchemaKind.SCENARIO: "rtompc scenario file",
+        SchemaKind.SITE: "rtompc multi-unit application",
+    }.get(kind, "rtompc application config")
     out: dict[str, Any] = {"$schema": SCHEMA_DIALECT, "title": title}
     out.update({k: v for k, v in raw.items() if k != "title"})
     return out

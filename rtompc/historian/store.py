@@ -113,6 +113,12 @@ class RunInfo:
     cycles: int
     """Cycles stored for this run."""
 
+    @property
+    def unit(self) -> str:
+        """The unit this run belongs to (``meta["unit"]``; empty for runs written before
+        multi-unit applications)."""
+        return str(self.meta.get("unit", ""))
+
 
 def check_writable(path: str | Path) -> Path:
     """Raise :class:`ConfigError` naming ``path`` unless a historian can be written there.
