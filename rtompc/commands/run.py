@@ -267,7 +267,16 @@ def _run(args: argparse.Namespace) -> int:
                 "--console: the web console does not show multi-unit applications yet "
                 "(run without --console)"
             )
-        return run_site_command(Path(args.config), mode, args.steps, args.print_every)
+        from rtompc.config.load import load_site
+
+        site_path = Path(args.config)
+        site = load_site(site_path)
+        site_surfaces: list[Surface] = []
+        if site.engine_server is not None or args.engine_server is not None:
+            server = engine_server_settings(site.engine_server, args.engine_server, str(site_path))
+            site_surfaces.append(engine_surface(server))
+            print(f"engine OPC UA server: {server.endpoint} (one object per unit)", flush=True)
+        return run_site_command(site_path, mode, args.steps, args.print_every, site_surfaces)
     path = Path(args.config)
     surfaces: list[Surface] = []
     # the console's settings are checked before anything starts (a refused bind: exit 2)

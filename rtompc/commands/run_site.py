@@ -74,9 +74,15 @@ async def run_site(
     return outcome, stats
 
 
-def run_site_command(path: Path, mode: Mode | None, steps: int | None, every: int) -> int:
+def run_site_command(
+    path: Path,
+    mode: Mode | None,
+    steps: int | None,
+    every: int,
+    surfaces: Sequence[Surface] = (),
+) -> int:
     """``rtompc run`` for a multi-unit file: prints a summary per unit and the exit code."""
-    outcome, stats = asyncio.run(run_site(path, mode, steps, every))
+    outcome, stats = asyncio.run(run_site(path, mode, steps, every, surfaces))
     for name, summary in stats.items():
         print(
             f"summary {name}: "

@@ -45,6 +45,7 @@ from pydantic import (
     model_validator,
 )
 
+from rtompc.config.engine_server_section import EngineServerSection
 from rtompc.config.fields import Section
 from rtompc.config.model import AppConfig, HistorianSection, UnitName, UnitSections
 from rtompc.config.plantwide_section import PlantwideSection
@@ -97,6 +98,9 @@ class SiteConfig(Section):
     """The units (``[[unit]]`` tables), each run by its own control loop."""
     historian: HistorianSection | None = None
     """One historian for all units: each unit's run is a run in the file, named by the unit."""
+    engine_server: EngineServerSection | None = None
+    """The engine's own OPC UA server: one object per unit under its Units folder (served when
+    the section is present or ``--engine-server URL`` is given)."""
     plantwide: PlantwideSection | None = None
     """The plant-wide RTO setting every unit's targets (default: none; each unit keeps its own
     targets or its own ``[unit.rto]``)."""
@@ -139,7 +143,9 @@ class SiteConfig(Section):
         fields = {f: getattr(app, f) for f in UNIT_SECTIONS}
         unit = UnitConfig.model_construct(name=app.unit_name(), **fields)
         unit._source = app.source
-        site = cls.model_construct(unit=[unit], historian=app.historian, plantwide=None)
+        site = cls.model_construct(
+            unit=[unit], historian=app.historian, engine_server=app.engine_server, plantwide=None
+        )
         site._source = app.source
         return site
 
