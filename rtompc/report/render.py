@@ -160,7 +160,7 @@ def render(data: ReportData, source: str = "") -> str:
         ["config hash", r.config_hash or "-"],
         ["config", str(r.meta.get("config", "-"))],
         ["start", _when(r.start_wall_time_s)],
-        ["end", _when(r.stop_wall_time_s)],
+        ["end", _when(r.stop_wall_time_s) if r.stop_wall_time_s else "- (running, or it died)"],
         ["exit", f"{r.exit_code if r.exit_code is not None else '-'} {r.exit_reason}"],
         ["cycles", r.cycles],
     ]
