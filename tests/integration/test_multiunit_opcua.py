@@ -39,7 +39,7 @@ from rtompc.multiunit import UnitSnapshot, UnitState
 from rtompc.site_run import SiteRun
 from tests.rtompc.site_helpers import site_text
 
-pytestmark = pytest.mark.opcua
+pytestmark = [pytest.mark.opcua, pytest.mark.slow]  # 65 s and 125 s at load 9-13 (HIL processes)
 
 TRANSPORT = """kind = "opcua"
 endpoint = "{endpoint}"
