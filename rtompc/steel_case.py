@@ -59,7 +59,7 @@ EVENTS: dict[str, tuple[StepEvent, ...]] = {
     "bf_stop": (StepEvent(1800.0, 9000.0, {"bfg_production": 14.0, "stove_demand": 0.0}),),
     "price_swing": (StepEvent(1800.0, 5400.0, {"power_price": 150.0 / MWH}),),
     "ldg_high_level": (StepEvent(1800.0, 4500.0, {"ldg_production": 28.0}),),
-    "furnace_throughput": (StepEvent(1800.0, float("inf"), {"furnace_throughput": 300.0 / 3.6}),),
+    "furnace_throughput": (StepEvent(1800.0, float("inf"), {"furnace_throughput": 65.0}),),
 }
 """Named event sequences of the plant-wide checks."""
 
@@ -73,7 +73,7 @@ def day_profile() -> tuple[StepEvent, ...]:
         StepEvent(17 * 3600.0, 21 * 3600.0, {"power_price": 140.0 / MWH}),
         StepEvent(21 * 3600.0, 24 * 3600.0, {"power_price": 45.0 / MWH}),
         StepEvent(9 * 3600.0, 11 * 3600.0, {"bfg_production": 14.0, "stove_demand": 0.0}),
-        StepEvent(13 * 3600.0, 14 * 3600.0, {"furnace_throughput": 300.0 / 3.6}),
+        StepEvent(13 * 3600.0, 14 * 3600.0, {"furnace_throughput": 65.0}),
     ]
     ev += [
         StepEvent(h * 3600.0, h * 3600.0 + 1200.0, {"ldg_production": 22.0})

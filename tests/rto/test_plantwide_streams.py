@@ -34,7 +34,9 @@ def furnace_model():
     )
 
     def rhs(s):
-        t_ss = se.T_REF + (s.fuel_power - s.throughput * se.E_SPEC) / (s.throughput * se.DE_DT)
+        t_ss = se.T_REF + (s.fuel_power - se.Q_FIXED - s.throughput * se.E_SPEC) / (
+            s.throughput * se.DE_DT
+        )
         return {"t_slab": (t_ss - s.t_slab) / se.TAU_FURNACE}
 
     def out(s):

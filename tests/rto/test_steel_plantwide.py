@@ -125,7 +125,7 @@ CASES = {
     "ng_expensive": {"ng_price": 0.9, "power_price": 150.0 / MWH},
     "bf_stop": {"bfg_production": 14.0, "stove_demand": 0.0, "coke_oven_demand": 90e6},
     "ldg_surplus": {"ldg_production": 25.0, "power_price": 20.0 / MWH, "flare_penalty": 1e-9},
-    "hot_discharge": {"discharge_target": 1250.0 + 273.15, "furnace_throughput": 80.0},
+    "hot_discharge": {"discharge_target": 1250.0 + 273.15, "furnace_throughput": 65.0},
 }
 
 
