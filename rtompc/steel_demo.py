@@ -71,6 +71,10 @@ class SteelDemoOptions:
     """Plant-wide RTO period."""
     plots: bool = True
     """Write the trend plots."""
+    use_rto: bool = True
+    """Plant-wide RTO on; False: fixed setpoints (the hand-set allocation of
+    :func:`plant_models.library.steel_energy.nominal_allocation` as MV targets), the peer of
+    the economic comparison on the same event."""
 
 
 class SteelRtoSource:
@@ -286,7 +290,7 @@ async def run_steel_demo(
             f"HIL: steel_energy at {hil.endpoints.get(UNIT_NAME, hil.endpoint)} "
             "(lockstep, SignAndEncrypt)"
         )
-        run = SiteRun(site, source=source, print_every=0, out=out)
+        run = SiteRun(site, source=source if opts.use_rto else None, print_every=0, out=out)
         loop = run.units[UNIT_NAME].loop
         loop.recorders += [source, trace]
         await run.start()
@@ -301,8 +305,17 @@ async def run_steel_demo(
     y, d = np.asarray(trace.y), np.asarray(trace.d)
     kpis: dict[str, Any] = _kpis(model, np.asarray(trace.t), y, d, dt, np.asarray(trace.solve))
     issued = sum(1 for _, s in source.dispatch if s.startswith("issued"))
+    # gas left in (or taken from) the holders, valued as boiler power at the run's mean price
+    # (as rtompc.steel_case does): profit alone rewards emptying the holders
+    price = float(np.nanmean(d[:, model.d.index("power_price")]))
+    inventory = 0.0
+    for g in se.HOLDERS:
+        lv = y[:, model.y.index(f"level_{g}")]
+        per_m3 = se.GASES[g]["lhv"] * se.GASES[g]["boiler_eff"] / se.DH_STEAM * se.W_CONDENSING
+        inventory += float(lv[-1] - lv[0]) * se.HOLDERS[g] * per_m3 * price
     kpis.update(
         event=opts.event,
+        rto="plant-wide RTO" if opts.use_rto else "fixed setpoints",
         exit=outcome.reason,
         exit_code=int(outcome.code),
         cycles=len(trace.t),
@@ -310,6 +323,8 @@ async def run_steel_demo(
         realtime_factor_cpu=opts.hours * 3600.0 / max(cpu, 1e-9),
         rto_runs=len(source.dispatch),
         rto_issued=issued,
+        inventory_value_usd=inventory,
+        profit_with_inventory_usd=kpis["profit_usd"] + inventory,
         rto_dispatch=source.dispatch,
         fallbacks=loop.stats.fallbacks,
         write_failures=loop.stats.write_failures,
@@ -358,9 +373,10 @@ def _plot(path: Path, t: Any, y: Any, d: Any, model: Any, event: str) -> None:
 def kpi_lines(k: Mapping[str, Any]) -> list[str]:
     """The site KPIs for people."""
     return [
-        f"steel-energy ({k['event']}): {k['hours']:.1f} h, {k['cycles']} cycles, "
+        f"steel-energy ({k['event']}, {k['rto']}): {k['hours']:.1f} h, {k['cycles']} cycles, "
         f"{k['realtime_factor']:.0f}x real time ({k['realtime_factor_cpu']:.0f}x per CPU s)",
-        f"profit {k['profit_usd']:,.0f} USD; power sold {k['power_sold_mwh']:.1f} MWh, bought "
+        f"profit {k['profit_usd']:,.0f} USD ({k['profit_with_inventory_usd']:,.0f} with the holder "
+        f"inventory change valued); power sold {k['power_sold_mwh']:.1f} MWh, bought "
         f"{k['power_bought_mwh']:.1f} MWh; natural gas {k['ng_bought_m3']:,.0f} m3; flared "
         f"{k['flared_gj']:.1f} GJ",
         "holders: "

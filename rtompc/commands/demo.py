@@ -24,11 +24,14 @@ def _run_steel(args: argparse.Namespace) -> int:
         print("rtompc demo --case steel-energy: --console, --engine-server and --insecure are "
               "not available for this case yet", file=sys.stderr)
         return 2
-    opts = SteelDemoOptions(out=Path(args.out), event=args.event, hours=args.hours)
+    opts = SteelDemoOptions(
+        out=Path(args.out), event=args.event, hours=args.hours, use_rto=not args.fixed
+    )
     if not args.json:
         print("rtompc demo --case steel-energy: steel works gas network on a HIL OPC UA server "
               f"(child process, lockstep, SignAndEncrypt); event {args.event}; EKF + NMPC, "
-              "plant-wide RTO through the coordinator", flush=True)
+              + ("fixed setpoints" if args.fixed else "plant-wide RTO through the coordinator"),
+              flush=True)
     kpis = asyncio.run(run_steel_demo(opts, (lambda s: None) if args.json else print))
     if args.json:
         print(json.dumps(kpis, indent=2))
@@ -101,6 +104,9 @@ def register(sub: Any) -> None:
                    help="steel-energy: the event on the HIL (default bf_stop)")
     p.add_argument("--hours", type=float, default=3.0,
                    help="steel-energy: plant time in hours (default 3; 60 s cycles)")
+    p.add_argument("--fixed", action="store_true",
+                   help="steel-energy: fixed setpoints instead of the plant-wide RTO (the peer of "
+                   "the economic comparison on the same event)")
     p.add_argument("--cycles", type=int, default=800, help="control cycles of 60 s plant time")
     p.add_argument("--speed", type=float, default=600.0, help="HIL real-time factor (default 600)")
     p.add_argument("--lockstep", action="store_true", help="deterministic lockstep instead of real time")

@@ -24,7 +24,7 @@ def test_steel_energy_demo_through_a_bf_stop(
     code = main(["demo", "--case", "steel-energy", "--out", str(out), "--hours", "1.5"])
     text = capsys.readouterr().out
     assert code == 0, text
-    assert "steel-energy (bf_stop): 1.5 h, 90 cycles" in text
+    assert "steel-energy (bf_stop, plant-wide RTO): 1.5 h, 90 cycles" in text
     assert "power sold" in text and "flared" in text and "natural gas" in text
     import json
 
