@@ -221,9 +221,12 @@ class ConsoleApp:
             last = max(1, min(int(request.query_params.get("last", "600")), 3600))
         except ValueError:
             last = 600
-        frames = self.views[unit[0]].frames()[-last:]
-        text = "[" + ",".join(json.dumps(f.to_json(), separators=(",", ":")) for f in frames) + "]"
-        return Response(text, media_type="application/json")
+        feed = self.feeds.get(unit[0])
+        if feed is None:
+            return JSONResponse({"error": "no such unit"}, status_code=404)
+        return Response(
+            feed.history(self.views[unit[0]].frames()[-last:]), media_type="application/json"
+        )
 
     async def journal(self, request: Request) -> Response:
         if self.session(request) is None:

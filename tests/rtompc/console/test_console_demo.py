@@ -32,10 +32,12 @@ DT = 60.0
 
 
 class DemoThread:
-    """``run_demo`` with the console, in its own thread and event loop (cancelled at the end)."""
+    """``run_demo`` with the console, in its own thread and event loop (stopped at the end)."""
 
     def __init__(self, out: Path, settings: ConsoleSettings) -> None:
-        self.opts = DemoOptions(out_dir=out, cycles=100_000, speed=600.0, progress=False)
+        self.opts = DemoOptions(
+            out_dir=out, cycles=100_000, speed=600.0, progress=False, plots=False
+        )
         self.settings = settings
         self.server: ConsoleServer | None = None
         self.ready = threading.Event()
@@ -68,6 +70,9 @@ class DemoThread:
         return self.server
 
     def stop(self) -> None:
+        """End the loop after its cycle (the demo hands back and closes); cancel if stuck."""
+        if self.server is not None and self.server.views[UNIT].request_stop():
+            self._thread.join(60)
         if self._task is not None and not self._loop.is_closed():
             with contextlib.suppress(RuntimeError):
                 self._loop.call_soon_threadsafe(self._task.cancel)

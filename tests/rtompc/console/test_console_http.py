@@ -171,3 +171,30 @@ async def test_tls_console_serves_https_with_secure_cookies(
         assert status == 200 and "Secure" in cookie and "HttpOnly" in cookie
     finally:
         await asyncio.to_thread(server.stop)
+
+
+async def test_the_console_encodes_frames_as_frame_to_json(
+    cstr: PlantModel, tmp_path: Path
+) -> None:
+    """The console's field-by-field encoder gives what Frame.to_json gives (every field, NaN
+    and infinities as null), on frames of a real loop with a limit removed and an MV out."""
+    from rtompc.console.stream import frame_dict
+    from rtompc.live import Role
+
+    async with console_stack(cstr, tmp_path) as c:
+        await c.stack.loop.run(2)
+        c.stack.live.submit("cv.t_r.high", float("inf"), role=Role.OPERATOR)
+        c.stack.live.submit("mv.q_k.in_service", False, role=Role.OPERATOR)
+        await c.stack.loop.run(2)
+        frames = c.view.frames()
+        assert len(frames) == 4
+        for f in frames:
+            assert json.dumps(frame_dict(f), sort_keys=True) == json.dumps(
+                f.to_json(), sort_keys=True
+            )
+        h = Http(c.url)
+        await asyncio.to_thread(h.login, "viewer1", PASSWORDS["viewer1"])
+        status, _, text = await asyncio.to_thread(h.request, "GET", "/api/units/vdv/frames?last=3")
+        got = json.loads(text)
+        assert status == 200 and [g["cycle"] for g in got] == [1, 2, 3]
+        assert got[-1]["cvs"][1]["high"] is None and got[-1]["mvs"][1]["in_service"] is False
