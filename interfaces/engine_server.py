@@ -28,6 +28,7 @@ Without security the endpoint must be a loopback address (tests) unless
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import functools
 import ipaddress
@@ -249,6 +250,7 @@ class EngineServer:
         self.name = name
         self._server: Server | None = None
         self._ids: dict[str, ua.NodeId] = {}
+        self._last: dict[str, Any] = {}
         self._ns = 0
 
     @property
@@ -338,18 +340,27 @@ class EngineServer:
             cast(ua.String, f"{ROOT}.{key}" if key else ROOT), cast(ua.Int16, self._ns)
         )
 
-    async def update(self, values: Mapping[str, Any], wall_time_s: float | None = None) -> None:
-        """Publish new values (key -> value); unknown keys are ignored."""
+    async def update(self, values: Mapping[str, Any], wall_time_s: float | None = None) -> int:
+        """Publish new values (key -> value) that differ from the last published ones (the
+        SourceTimestamp says when a value last changed); unknown keys are ignored. Returns
+        how many were written."""
         if self._server is None:
-            return
+            return 0
         src = dt.datetime.fromtimestamp(wall_time_s, dt.UTC) if wall_time_s else None
         aspace = self._server.iserver.aspace
+        written = 0
         for key, value in values.items():
             var = self.variables.get(key)
-            if var is not None:
-                await aspace.write_attribute_value(
-                    self._ids[key], ua.AttributeIds.Value, _data_value(var, value, src)
-                )
+            if var is None or _same(self._last.get(key, _UNSET), value):
+                continue
+            self._last[key] = value
+            await aspace.write_attribute_value(
+                self._ids[key], ua.AttributeIds.Value, _data_value(var, value, src)
+            )
+            written += 1
+            if written % 8 == 0:  # let other tasks (the control loop) in between
+                await asyncio.sleep(0)
+        return written
 
     # building -------------------------------------------------------------------------
     def _user(self, name: str, entry: Any) -> User:
@@ -428,6 +439,28 @@ def _finite(value: float) -> float:
     return value if math.isfinite(value) else math.copysign(INFINITE_RANGE, value)
 
 
+_UNSET = object()
+
+
+def _same(old: Any, new: Any) -> bool:
+    """Equal values (NaN equals NaN; sequences element-wise)."""
+    if old is _UNSET:
+        return False
+    if isinstance(new, float) and isinstance(old, float):
+        return old == new or (math.isnan(old) and math.isnan(new))
+    if isinstance(new, list | tuple) and isinstance(old, list | tuple):
+        return len(old) == len(new) and all(_same(a, b) for a, b in zip(old, new, strict=True))
+    return type(old) is type(new) and bool(old == new)
+
+
+class PublishedValue(ua.DataValue):
+    """A DataValue the server never mutates once published, so a deep copy may be itself
+    (asyncua deep-copies the value for every monitored item on every write)."""
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> PublishedValue:
+        return self
+
+
 def _data_value(var: ServedVariable, value: Any, src: dt.datetime | None) -> ua.DataValue:
     now = dt.datetime.now(dt.UTC)
     if var.kind.is_array:
@@ -438,7 +471,7 @@ def _data_value(var: ServedVariable, value: Any, src: dt.datetime | None) -> ua.
         value = int(value)
     elif var.kind is ValueKind.STRING:
         value = str(value)
-    return ua.DataValue(
+    return PublishedValue(
         ua.Variant(value, var.kind.variant, is_array=var.kind.is_array),
         SourceTimestamp=cast(ua.DateTime, src or now),
         ServerTimestamp=cast(ua.DateTime, now),
@@ -494,6 +527,7 @@ class _GuardedWrites(AttributeService):
             _log.exception("write to %s by %s failed in the handler", var.key, name)
             return WriteOutcome.BAD_INVALID_STATE.code
         if outcome is WriteOutcome.GOOD:
+            self._server._last[var.key] = stored
             await self._aspace.write_attribute_value(
                 wv.NodeId, ua.AttributeIds.Value, _data_value(var, stored, None)
             )

@@ -26,7 +26,7 @@ from numpy.typing import NDArray
 from mpc.config import QpSolver
 from mpc.solvers import SolveOutcome, _Buffered
 from mpc.stage_codegen import BackgroundCompiler
-from mpc.stage_condensing import CONDENSE_MAX_VARIABLES, StageCondenser
+from mpc.stage_condensing import StageCondenser, free_controls, resolve_stage_qp
 from mpc.stage_hpipm import HpipmStageQp
 from mpc.stagewise import StageProblem, eliminate_colloc
 from plant_models.results import SolveStatus
@@ -614,37 +614,6 @@ class StageRtiSolver:
         self._out()
         ys = self._out.res[0].reshape(n + 1, -1)
         return ((xb[:, :nx] * sp.x_scale).T, (ub * sp.u_scale).T, ys.T, f_val)
-
-
-def resolve_stage_qp(sp: StageProblem) -> QpSolver:
-    """QP method of the stage-structured solver: ``MpcConfig.qp_solver``, AUTO resolved.
-
-    AUTO condenses (qpOASES, dense) when the free node controls (inputs and slacks of all
-    stage nodes not pinned by equal bounds) are at most
-    :data:`mpc.stage_condensing.CONDENSE_MAX_VARIABLES` and the constraint rows over the
-    horizon are no more than those controls: the condensed QP is then small whatever the
-    number of states (column A: 60 variables, no rows, for 84 states per stage, where
-    HPIPM's Riccati recursion costs ~nx^3 per stage and iteration). Otherwise (robust
-    trees, long horizons, many inputs, many hard or soft output rows such as
-    industrial_poly's 17 per stage, where dense qpOASES measured 10x slower than HPIPM)
-    HPIPM solves the OCP QP, linear in the number of nodes.
-    """
-    choice = sp.config.qp_solver
-    if choice is not QpSolver.AUTO:
-        return choice
-    nv = int(free_controls(sp).sum())
-    rows = int((np.isfinite(sp.lbg_stage) | np.isfinite(sp.ubg_stage)).sum()) + int(
-        (np.isfinite(sp.lbg_term) | np.isfinite(sp.ubg_term)).sum()
-    )
-    small = nv <= CONDENSE_MAX_VARIABLES and rows <= nv
-    return QpSolver.CONDENSED_QPOASES if small else QpSolver.HPIPM
-
-
-def free_controls(sp: StageProblem) -> NDArray[np.bool_]:
-    """Per node control (stage nodes, in order): False where equal bounds pin it."""
-    off = sp.node_offsets[np.flatnonzero(sp.is_stage)]
-    idx = (off[:, None] + sp.nxb + np.arange(sp.nub)[None, :]).ravel()
-    return np.asarray(sp.lbw[idx] != sp.ubw[idx])
 
 
 def _set(buf: NDArray[np.float64], val: NDArray[np.float64]) -> None:

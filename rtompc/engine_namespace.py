@@ -20,7 +20,8 @@ A NaN setpoint or rate means "none" (written as such too). Writes go through the
 :meth:`rtompc.live.LiveParameters.submit` with the user's role and source ``opcua``
 (journaled, effective at the next cycle); refusals map to BadUserAccessDenied,
 BadOutOfRange, BadTypeMismatch, BadNotWritable, BadNodeIdUnknown.
-Every published frame (:class:`rtompc.live.view.UnitView`) updates the values.
+The newest published frame (:class:`rtompc.live.view.UnitView`) updates the values that
+changed, at most ``max_rate_hz`` times a second (default 2; a faster loop is sampled).
 """
 
 from __future__ import annotations
@@ -202,8 +203,13 @@ def frame_values(frame: Frame) -> dict[str, Any]:
 class EngineNamespace:
     """Serves :class:`EngineViews` over OPC UA while entered (an operator surface)."""
 
-    def __init__(self, views: EngineViews, settings: EngineServerSettings) -> None:
+    def __init__(
+        self, views: EngineViews, settings: EngineServerSettings, *, max_rate_hz: float = 2.0
+    ) -> None:
         self.views = views
+        self.min_interval_s = 1.0 / max_rate_hz
+        """Values are published at most this often (the newest frame; a loop faster than
+        that, e.g. lockstep, is sampled)."""
         served, self._targets = variables(views)
         folders = frozenset((u, g) for u in views for g in ("CVs", "MVs"))
         self.server = EngineServer(
@@ -233,10 +239,7 @@ class EngineNamespace:
             )
         except LiveChangeRefused as exc:
             return _REFUSAL[exc.reason], None
-        new = change.new
-        return WriteOutcome.GOOD, new.value if isinstance(new, Mode) else (
-            math.nan if new is None else new
-        )
+        return WriteOutcome.GOOD, _opcua_value(change.new)
 
     async def _follow(self, view: UnitView) -> None:
         sub = view.subscribe(maxsize=4)
@@ -244,16 +247,32 @@ class EngineNamespace:
             latest = view.latest
             if latest is not None:
                 await self.server.update(frame_values(latest), latest.wall_time_s)
+            loop = asyncio.get_running_loop()
             while True:
                 frame = await sub.get()
                 while (newer := sub.get_nowait()) is not None:  # only the newest matters
                     frame = newer
+                t0 = loop.time()
                 await self.server.update(frame_values(frame), frame.wall_time_s)
+                await asyncio.sleep(max(0.0, t0 + self.min_interval_s - loop.time()))
         finally:
             sub.close()
 
+    def initial_values(self) -> dict[str, Any]:
+        """The live parameters' values, served before the first cycle publishes a frame."""
+        out: dict[str, Any] = {}
+        for key, target in self._targets.items():
+            live = target.view.live
+            if live is not None:
+                out[key] = _opcua_value(live.value(target.live_key))
+        for unit, view in self.views.items():
+            if view.live is not None:
+                out[f"{unit}.Controller.mode"] = _opcua_value(view.live.value("controller.mode"))
+        return out
+
     async def __aenter__(self) -> EngineNamespace:
         await self.server.start()
+        await self.server.update(self.initial_values())
         self._tasks = [
             asyncio.create_task(self._follow(v), name=f"engine-ns-{n}")
             for n, v in self.views.items()
@@ -267,6 +286,13 @@ class EngineNamespace:
             with contextlib.suppress(asyncio.CancelledError):
                 await t
         await self.server.stop()
+
+
+def _opcua_value(value: Any) -> Any:
+    """A live value as served: a mode as its text, None (no setpoint or rate) as NaN."""
+    if isinstance(value, Mode):
+        return value.value
+    return math.nan if value is None else value
 
 
 def engine_surface(settings: EngineServerSettings) -> Surface:

@@ -212,6 +212,7 @@ class ControlLoop:
         self._u_applied: NDArray[np.float64] | None = None
         self._follow_plant = True
         self._d_last = model.nominal.d.copy()
+        self._d_seen = False
         self._last_good: MpcResult | None = None
         self._since_good = 0
         self._heartbeat = 0
@@ -436,9 +437,15 @@ class ControlLoop:
         if sup is not None:  # out of service by supervision: hold at (track) the position
             track = (~sup.in_service) & np.isfinite(sup.u_measured)
             u_plant = np.where(track, sup.u_measured, u_plant)
+        # the estimator predicts the last sample: with the disturbances held over it (those
+        # measured a cycle ago, zero-order hold), not those measured at its end
+        d_held = self._d_last.copy() if self._d_seen else None
         d = self._disturbances(meas)
+        self._d_seen = True
         t_est = time.monotonic()
-        est_result = self.estimator.update(meas, sup.u_estimator if sup else u_plant, d)
+        est_result = self.estimator.update(
+            meas, sup.u_estimator if sup else u_plant, d if d_held is None else d_held
+        )
         estimate: StateEstimate = est_result.estimate
         est_time = time.monotonic() - t_est
         rto_status = ""

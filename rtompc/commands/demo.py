@@ -17,7 +17,35 @@ from typing import Any
 from rtompc.demo import DemoOptions, run_demo
 
 
+def _run_steel(args: argparse.Namespace) -> int:
+    from rtompc.steel_demo import SteelDemoOptions, kpi_lines, run_steel_demo
+
+    if args.console is not None or args.engine_server is not None or args.insecure:
+        print("rtompc demo --case steel-energy: --console, --engine-server and --insecure are "
+              "not available for this case yet", file=sys.stderr)
+        return 2
+    opts = SteelDemoOptions(
+        out=Path(args.out), event=args.event, hours=args.hours, use_rto=not args.fixed
+    )
+    if not args.json:
+        print("rtompc demo --case steel-energy: steel works gas network on a HIL OPC UA server "
+              f"(child process, lockstep, SignAndEncrypt); event {args.event}; EKF + NMPC, "
+              + ("fixed setpoints" if args.fixed else "plant-wide RTO through the coordinator"),
+              flush=True)
+    kpis = asyncio.run(run_steel_demo(opts, (lambda s: None) if args.json else print))
+    if args.json:
+        print(json.dumps(kpis, indent=2))
+    else:
+        for line in kpi_lines(kpis):
+            print(line)
+        print(f"wrote {opts.out / 'steel_trends.png'}, {opts.out / 'steel.sqlite'}, "
+              f"{opts.out / 'kpis.json'}")
+    return int(kpis["exit_code"])
+
+
 def _run(args: argparse.Namespace) -> int:
+    if args.case == "steel-energy":
+        return _run_steel(args)
     opts = DemoOptions(out_dir=Path(args.out), cycles=args.cycles, speed=args.speed,
                        lockstep=args.lockstep, secure=not args.insecure,
                        progress=not args.json)
@@ -68,6 +96,17 @@ def register(sub: Any) -> None:
     """Add the ``demo`` command."""
     p = sub.add_parser("demo", help="closed loop over OPC UA against the HIL simulator (main job)")
     p.add_argument("--out", default="rtompc-demo", help="output directory (default rtompc-demo)")
+    p.add_argument("--case", choices=["williams-otto", "steel-energy"], default="williams-otto",
+                   help="williams-otto (default: one reactor, RTO + NMPC) or steel-energy (the "
+                   "steel works gas network: plant-wide RTO + NMPC, site KPIs)")
+    p.add_argument("--event", default="bf_stop",
+                   choices=["bf_stop", "price_swing", "ldg_high_level", "furnace_throughput"],
+                   help="steel-energy: the event on the HIL (default bf_stop)")
+    p.add_argument("--hours", type=float, default=3.0,
+                   help="steel-energy: plant time in hours (default 3; 60 s cycles)")
+    p.add_argument("--fixed", action="store_true",
+                   help="steel-energy: fixed setpoints instead of the plant-wide RTO (the peer of "
+                   "the economic comparison on the same event)")
     p.add_argument("--cycles", type=int, default=800, help="control cycles of 60 s plant time")
     p.add_argument("--speed", type=float, default=600.0, help="HIL real-time factor (default 600)")
     p.add_argument("--lockstep", action="store_true", help="deterministic lockstep instead of real time")

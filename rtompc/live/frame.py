@@ -49,7 +49,9 @@ class CvFrame:
     setpoint: float
     """The operator's setpoint (live parameter; NaN: none)."""
     low: float
-    """Operator low limit (-inf: none)."""
+    """Operator low limit (-inf: none). Limits, setpoint, zone, weight and in service are the
+    latest accepted values (live parameters): one accepted during this cycle shows here and is
+    in force from the next cycle."""
     high: float
     """Operator high limit (inf: none)."""
     validity_low: float

@@ -222,41 +222,12 @@ async def test_node_opcua_operates_the_demo_stack(endpoint: str, tmp_path: Path)
     ], r
     assert all(x.get("reached", True) for x in r), r
     assert r[-1]["value"] == "on"
-    c_on, c_lim, c_out, c_low, c_in = (r[i]["cycle"] for i in (8, 10, 12, 14, 16))
     by_cycle = {f.cycle: f for f in frames}
     assert sorted(by_cycle) == list(range(len(by_cycle))) and len(by_cycle) == summary["cycles"]
-
-    # SHADOW -> ON: nothing written before, verified writes after
-    assert all(
-        f.mode is Mode.SHADOW and f.status.write_status == "shadow" for f in frames[: c_on + 1]
-    )
-    on = [f for f in frames if f.cycle >= c_on + 3]
-    assert all(f.mode is Mode.ON and f.status.write_status == "verified" for f in on)
-    assert summary["fallbacks"] == 0 and summary["write_failures"] == 0
-
-    # the tightened limit: in the controller from the next cycle(s), x_g below it at the end
-    x_g = np.array([f.cv("x_g").measured for f in frames])
-    assert x_g[c_lim] > NEW_HIGH + 0.004  # the plant ran above the new limit
-    assert all(f.cv("x_g").high == NEW_HIGH for f in frames[c_lim + 2 : c_low])
-    assert all(f.cv("x_g").high == LOWER_HIGH for f in frames[c_low + 2 :])
-    assert np.all(x_g[c_out - 5 : c_out + 1] <= NEW_HIGH + 5e-4), x_g[c_lim:c_out]
-
-    # t_r out of service: held where it was while the lower limit makes f_b alone move;
-    # back in: within one rate step of the held value
-    out = frames[c_out + 2 : c_in + 1]
-    t_r_out = np.array([f.mv("t_r").written for f in out])
-    f_b_out = np.array([f.mv("f_b").written for f in out])
-    assert not any(f.mv("t_r").in_service for f in out)
-    assert np.ptp(t_r_out) == 0.0 and np.all(np.isfinite(t_r_out))
-    assert np.ptp(f_b_out) > 0.01, f_b_out
-    assert x_g[c_in] < x_g[c_low] - 8e-4, x_g[c_low:c_in]  # f_b alone takes x_g down
-    back = np.array([f.mv("t_r").written for f in frames[c_in : c_in + 8]])
-    assert np.all(np.abs(np.diff(back)) <= T_R_STEP_K + 1e-6), back
-    assert frames[-1].mv("t_r").in_service
-
     hist = Historian(opts.out_dir / "historian.sqlite")
-    rows = [(j.user, j.source, j.key, j.new, j.outcome.split(":")[0]) for j in read_journal(hist)]
+    journal = read_journal(hist)
     hist.close()
+    rows = [(j.user, j.source, j.key, j.new, j.outcome.split(":")[0]) for j in journal]
     assert rows == [
         ("guest", "opcua", "controller.mode_request", "on", "refused"),
         ("op", "opcua", "cv.x_g.weight", 2.0, "refused"),
@@ -267,3 +238,37 @@ async def test_node_opcua_operates_the_demo_stack(endpoint: str, tmp_path: Path)
         ("op", "opcua", "cv.x_g.high", LOWER_HIGH, "accepted"),
         ("op", "opcua", "mv.t_r.in_service", True, "accepted"),
     ]
+    # the first cycle that started after each accepted change (it applies there, or one later
+    # when the change landed between the cycle's clock read and its start)
+    starts = np.array([f.wall_time_s for f in frames])
+    c_on, c_lim, c_out, c_low, c_in = (
+        int(np.searchsorted(starts, j.wall_time_s)) for j in journal[3:]
+    )
+
+    # SHADOW -> ON: nothing written before, verified writes after
+    assert all(f.mode is Mode.SHADOW and f.status.write_status == "shadow" for f in frames[:c_on])
+    assert all(f.mode is Mode.ON for f in frames[c_on + 1 :])
+    assert all(f.status.write_status == "verified" for f in frames[c_on + 3 :])
+    assert summary["fallbacks"] == 0 and summary["write_failures"] == 0
+
+    # the tightened limit: in the controller from the next cycle, x_g below it at the end
+    x_g = np.array([f.cv("x_g").measured for f in frames])
+    assert x_g[c_lim - 1] > NEW_HIGH + 0.004  # the plant ran above the new limit
+    # (a frame shows the latest accepted limit: the one of the cycle running at the change
+    # may already show the next)
+    assert all(f.cv("x_g").high == NEW_HIGH for f in frames[c_lim + 1 : c_low - 1])
+    assert all(f.cv("x_g").high == LOWER_HIGH for f in frames[c_low + 1 :])
+    assert np.all(x_g[c_out - 5 : c_out] <= NEW_HIGH + 5e-4), x_g[c_lim:c_out]
+
+    # t_r out of service: held where it was while the lower limit makes f_b alone move;
+    # back in: within one rate step of the held value
+    out = frames[c_out + 1 : c_in]
+    t_r_out = np.array([f.mv("t_r").written for f in out])
+    f_b_out = np.array([f.mv("f_b").written for f in out])
+    assert not any(f.mv("t_r").in_service for f in out[:-1])  # the last may show the request
+    assert np.ptp(t_r_out) == 0.0 and np.all(np.isfinite(t_r_out))
+    assert np.ptp(f_b_out) > 0.01, f_b_out
+    assert x_g[c_in] < x_g[c_low] - 8e-4, x_g[c_low:c_in]  # f_b alone takes x_g down
+    back = np.array([f.mv("t_r").written for f in frames[c_in - 1 : c_in + 8]])
+    assert np.all(np.abs(np.diff(back)) <= T_R_STEP_K + 1e-6), back
+    assert frames[-1].mv("t_r").in_service

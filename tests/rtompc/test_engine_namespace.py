@@ -97,7 +97,7 @@ async def test_roles_ranges_types_and_the_next_cycle(cstr: PlantModel, tmp_path:
     settings, cert, key = secure_settings(tmp_path)
     D = ua.VariantType.Double
     new_high = T_R_HIGH - 3.0
-    async with s.io, EngineNamespace(views, settings):
+    async with s.io, EngineNamespace(views, settings, max_rate_hz=100.0):  # publish each frame
         await s.loop.run(3)
         async with await _client(settings.endpoint, cert, key, "view1") as viewer:
             ns = await viewer.get_namespace_index(NAMESPACE_URI)
