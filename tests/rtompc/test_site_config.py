@@ -82,3 +82,19 @@ def test_line_index_counts_nested_arrays_per_unit() -> None:
     # the second unit's first CV is [[unit.mpc.cvs]] number 0 again
     line = index.line(("unit", 1, "mpc", "cvs", 0, "name"))
     assert line is not None and lines[line - 1] == 'name = "h1"'
+
+
+def test_shipped_site_examples_check() -> None:
+    from hil.config import load_benches
+    from rtompc.config.check import check_file
+
+    root = Path(__file__).resolve().parents[2] / "examples" / "site"
+    for name in ("site_inprocess.toml", "site_opcua.toml"):
+        report = check_file(root / name)
+        assert report.ok, report.problems
+        assert any("2 units (reactor, tanks)" in line for line in report.passed)
+    benches = load_benches(root / "bench.toml")
+    site = load_site(root / "site_opcua.toml")
+    assert [b.server.endpoint for b in benches.values()] == [
+        u.transport.endpoint for u in site.units
+    ]
