@@ -19,7 +19,8 @@ from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
-from rtompc.console.settings import ConsoleSettings, parse_bind
+from plant_models.errors import ConfigError
+from rtompc.console.settings import ConsoleSettings, is_loopback, parse_bind
 
 DEMO_USERS = ("viewer", "operator", "engineer")
 """The demo's console users (each with the role of its name)."""
@@ -42,6 +43,12 @@ def for_demo(out_dir: Path, bind: str, users: Path | None) -> ConsoleSettings:
     from rtompc.console.auth import write_users_file
 
     host, port = parse_bind(bind, "--console")
+    if not is_loopback(host):
+        raise ConfigError(
+            f"--console: refusing {host}:{port}: the demo serves its console on loopback only "
+            "(no TLS options); for another address use `rtompc run` with [console] "
+            "certificate and private_key, or a reverse proxy (docs/console.md)"
+        )
     if users is None:
         out_dir.mkdir(parents=True, exist_ok=True)
         passwords = {u: secrets.token_urlsafe(12) for u in DEMO_USERS}

@@ -58,3 +58,31 @@ def test_refused_console_settings_stop_the_run_before_it_starts(
     captured = capsys.readouterr()
     assert expected in captured.err and "cycle" not in captured.out
     assert not (tmp_path / "hist.sqlite").exists()  # nothing ran
+
+
+def test_demo_console_makes_its_users_and_keeps_passwords_off_the_terminal(tmp_path: Path) -> None:
+    """``rtompc demo --console`` without a users file: viewer/operator/engineer with random
+    passwords, hashes in console-users.toml, the passwords only in console-login.txt (0600)."""
+    from hil.security import verify_password
+    from rtompc.console.auth import load_console_users
+    from rtompc.console.launch import for_demo
+
+    settings = for_demo(tmp_path, "127.0.0.1:0", None)
+    assert settings.users == tmp_path / "console-users.toml" and not settings.tls
+    users = load_console_users(settings.users)
+    login = tmp_path / "console-login.txt"
+    assert login.stat().st_mode & 0o777 == 0o600
+    pairs = dict(line.split() for line in login.read_text().splitlines())
+    assert {u: users[u].role.value for u in users} == {
+        "viewer": "viewer",
+        "operator": "operator",
+        "engineer": "engineer",
+    }
+    for name, password in pairs.items():
+        assert verify_password(password, users[name].password_hash)
+        assert password not in settings.users.read_text()
+    from plant_models.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="loopback only"):
+        for_demo(tmp_path / "other", "0.0.0.0:8080", None)
+    assert not (tmp_path / "other").exists()  # refused before writing anything
