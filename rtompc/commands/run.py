@@ -36,7 +36,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from plant_models.errors import ConfigError, PlantIOError
+from plant_models.errors import PlantIOError
 from plant_models.samples import Mode
 from rtompc.config import AppConfig, build, load_app
 from rtompc.config.engine_server_section import engine_server_settings
@@ -261,17 +261,16 @@ def _run(args: argparse.Namespace) -> int:
     _, data = read_toml(Path(args.config))
     if is_multi_unit(data):
         from rtompc.commands.run_site import run_site_command
-
-        if getattr(args, "console", None):
-            raise ConfigError(
-                "--console: the web console does not show multi-unit applications yet "
-                "(run without --console)"
-            )
         from rtompc.config.load import load_site
 
         site_path = Path(args.config)
         site = load_site(site_path)
         site_surfaces: list[Surface] = []
+        site_console = launch.for_run(site, site_path, args.console)
+        if site_console is not None:
+            site_surfaces.append(
+                launch.surface(site_console, lambda url: print(f"console: {url}", flush=True))
+            )
         if site.engine_server is not None or args.engine_server is not None:
             server = engine_server_settings(site.engine_server, args.engine_server, str(site_path))
             site_surfaces.append(engine_surface(server))

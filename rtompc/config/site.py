@@ -45,6 +45,7 @@ from pydantic import (
     model_validator,
 )
 
+from rtompc.config.console_section import ConsoleSection
 from rtompc.config.engine_server_section import EngineServerSection
 from rtompc.config.fields import Section
 from rtompc.config.model import AppConfig, HistorianSection, UnitName, UnitSections
@@ -98,6 +99,9 @@ class SiteConfig(Section):
     """The units (``[[unit]]`` tables), each run by its own control loop."""
     historian: HistorianSection | None = None
     """One historian for all units: each unit's run is a run in the file, named by the unit."""
+    console: ConsoleSection | None = None
+    """The live web console (served when the section is present or ``--console HOST:PORT``
+    is given): every unit, by name."""
     engine_server: EngineServerSection | None = None
     """The engine's own OPC UA server: one object per unit under its Units folder (served when
     the section is present or ``--engine-server URL`` is given)."""
@@ -144,7 +148,11 @@ class SiteConfig(Section):
         unit = UnitConfig.model_construct(name=app.unit_name(), **fields)
         unit._source = app.source
         site = cls.model_construct(
-            unit=[unit], historian=app.historian, engine_server=app.engine_server, plantwide=None
+            unit=[unit],
+            historian=app.historian,
+            console=app.console,
+            engine_server=app.engine_server,
+            plantwide=None,
         )
         site._source = app.source
         return site
