@@ -101,6 +101,9 @@ CONDENSED_MAX_VARIABLES = 150
 def resolve_qp_solver(ocp: Ocp) -> QpSolver:
     """The QP method ``ocp.config.qp_solver`` stands for (AUTO resolved; see :class:`QpSolver`)."""
     choice = ocp.config.qp_solver
+    if choice is QpSolver.PIQP:
+        raise ConfigError("qp_solver: 'piqp' needs the stage transcription "
+                          "(transcription = \"stagewise\" or \"auto\")")
     if choice is not QpSolver.AUTO:
         return choice
     lay = core_layout(ocp)

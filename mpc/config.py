@@ -67,6 +67,13 @@ class QpSolver(Enum):
     CONDENSED_QPOASES = "condensed_qpoases"
     """QP condensed onto the node controls (inputs, slacks) in one compiled function, dense
     active-set solve with hot start (qpOASES). Needs node states without bounds."""
+    PIQP = "piqp"
+    """Stage-structured QP as one sparse QP with a fixed pattern (set up once, updated each
+    step), proximal interior point (PIQP, multistage KKT solver). Stage transcription only;
+    opt-in (AUTO never picks it). ``qp_max_iter`` caps PIQP's iterations: ~20-35 per RTI QP
+    on industrial_poly, ~160 on the cold first step's QP with relaxed hard bounds, so give it
+    300. Measured against HPIPM on industrial_poly (same steps): 16-35 % less CPU per QP,
+    per RTI step -2 % nominal, about -14 % median and -20 % p95 robust (9 branches)."""
 
 
 def _finite(value: float, where: str) -> float:

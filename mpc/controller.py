@@ -34,7 +34,7 @@ from enum import Enum
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from mpc.config import MpcConfig, MvSpec, Transcription
+from mpc.config import MpcConfig, MvSpec, QpSolver, Transcription
 from mpc.ocp import Ocp, build_ocp, parameter_vector
 from mpc.result import MpcResult
 from mpc.solvers import IpoptSolver, RtiSolver, SolveOutcome
@@ -341,6 +341,8 @@ def resolve_transcription(
                               "probabilities or robust horizon > 1; use SolverKind.RTI")
         return Transcription.WHOLE_HORIZON
     if choice is Transcription.WHOLE_HORIZON:
+        if config.qp_solver is QpSolver.PIQP:
+            raise ConfigError("qp_solver: 'piqp' needs the stage transcription, not whole_horizon")
         if config.needs_stagewise:
             raise ConfigError("transcription: whole_horizon has no hard bounds, economic costs, "
                               "cost scales, scenario probabilities or robust horizon > 1")
@@ -348,8 +350,8 @@ def resolve_transcription(
     if choice is Transcription.STAGEWISE:
         return choice
     small = config.robust is None and len(model.x) <= WHOLE_HORIZON_MAX_STATES
-    return (Transcription.WHOLE_HORIZON if small and not config.needs_stagewise
-            else Transcription.STAGEWISE)
+    whole = small and not config.needs_stagewise and config.qp_solver is not QpSolver.PIQP
+    return Transcription.WHOLE_HORIZON if whole else Transcription.STAGEWISE
 
 
 def _finite(val: float, where: str) -> float:

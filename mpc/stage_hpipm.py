@@ -36,8 +36,8 @@ from mpc.solvers import _hpipm_status
 from plant_models.results import SolveStatus
 
 
-class HpipmStageQp:
-    """The OCP QP over the kept columns ``keep`` of the decision vector, solved by HPIPM.
+class StageQpLayout:
+    """Which columns and rows of the stage QP a structured QP solver gets (HPIPM, PIQP).
 
     ``row_node`` gives, for each row of the constraint vector, the node owning it (its own
     constraints), -1 for a dynamics (gap) row and -2 for a row to leave out (unbounded).
@@ -52,7 +52,6 @@ class HpipmStageQp:
         row_node: NDArray[np.int64],
         h_trip: tuple[NDArray[np.int64], NDArray[np.int64]],
         a_trip: tuple[NDArray[np.int64], NDArray[np.int64]],
-        hpipm_opts: dict[str, Any],
         *,
         bounds_as_boxes: bool = True,
     ) -> None:
@@ -97,6 +96,51 @@ class HpipmStageQp:
         """General constraint rows per HPIPM stage."""
         self._sp_h, self._sp_a = sp_h, sp_a
         self.nnz = (sp_h.nnz(), sp_a.nnz())
+
+    def boxes(
+        self,
+        av: NDArray[np.float64],
+        lba: NDArray[np.float64],
+        uba: NDArray[np.float64],
+        lbx: NDArray[np.float64],
+        ubx: NDArray[np.float64],
+    ) -> tuple[NDArray[np.float64], NDArray[np.float64]] | tuple[SolveStatus, str]:
+        """Bounds of the kept columns with the one-variable rows folded in, or a failure."""
+        c = self.cols
+        lo, hi = lbx[c], ubx[c]
+        if self._box_rows.size:
+            a = av[self._box_val]
+            if not np.all(np.abs(a) > 0.0):
+                return SolveStatus.NUMERICAL_ERROR, "bound row with a zero coefficient"
+            rl, ru = lba[self._box_rows] / a, uba[self._box_rows] / a
+            pos = a > 0
+            np.maximum.at(lo, self._box_cols, np.where(pos, rl, ru))
+            np.minimum.at(hi, self._box_cols, np.where(pos, ru, rl))
+            if np.any(lo > hi):
+                return SolveStatus.INFEASIBLE, "crossing bounds"
+        return lo, hi
+
+
+class HpipmStageQp(StageQpLayout):
+    """The OCP QP over the kept columns ``keep`` of the decision vector, solved by HPIPM."""
+
+    def __init__(
+        self,
+        keep: NDArray[np.bool_],
+        node_offsets: NDArray[np.int64],
+        nxb: int,
+        row_node: NDArray[np.int64],
+        h_trip: tuple[NDArray[np.int64], NDArray[np.int64]],
+        a_trip: tuple[NDArray[np.int64], NDArray[np.int64]],
+        hpipm_opts: dict[str, Any],
+        *,
+        bounds_as_boxes: bool = True,
+    ) -> None:
+        super().__init__(
+            keep, node_offsets, nxb, row_node, h_trip, a_trip, bounds_as_boxes=bounds_as_boxes
+        )
+        n_nodes = node_offsets.size - 1
+        ng = self.ng
         opts: dict[str, Any] = {
             "N": n_nodes - 1,
             "nx": [nxb] * n_nodes,
@@ -106,7 +150,7 @@ class HpipmStageQp:
             "error_on_fail": False,
             "hpipm": hpipm_opts,
         }
-        self.fn = ca.conic("mpc_stage_qp", "hpipm", {"h": sp_h, "a": sp_a}, opts)
+        self.fn = ca.conic("mpc_stage_qp", "hpipm", {"h": self._sp_h, "a": self._sp_a}, opts)
 
     def solve(
         self,
@@ -120,22 +164,10 @@ class HpipmStageQp:
     ) -> tuple[SolveStatus, str, int, NDArray[np.float64] | None]:
         """The step of all columns (zero where left out); None if HPIPM failed."""
         c = self.cols
-        lo, hi = lbx[c], ubx[c]
-        if self._box_rows.size:
-            a = av[self._box_val]
-            if not np.all(np.abs(a) > 0.0):
-                return (
-                    SolveStatus.NUMERICAL_ERROR,
-                    "hpipm: bound row with a zero coefficient",
-                    0,
-                    None,
-                )
-            rl, ru = lba[self._box_rows] / a, uba[self._box_rows] / a
-            pos = a > 0
-            np.maximum.at(lo, self._box_cols, np.where(pos, rl, ru))
-            np.minimum.at(hi, self._box_cols, np.where(pos, ru, rl))
-            if np.any(lo > hi):
-                return SolveStatus.INFEASIBLE, "hpipm: crossing bounds", 0, None
+        bx = self.boxes(av, lba, uba, lbx, ubx)
+        if isinstance(bx[0], SolveStatus):
+            return bx[0], f"hpipm: {bx[1]}", 0, None
+        lo, hi = bx
         r = self.rows
         try:
             sol = self.fn(

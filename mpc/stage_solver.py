@@ -28,6 +28,7 @@ from mpc.solvers import SolveOutcome, _Buffered
 from mpc.stage_codegen import BackgroundCompiler
 from mpc.stage_condensing import StageCondenser, free_controls, resolve_stage_qp
 from mpc.stage_hpipm import HpipmStageQp
+from mpc.stage_piqp import PiqpStageQp
 from mpc.stagewise import StageProblem, eliminate_colloc
 from plant_models.results import SolveStatus
 
@@ -177,9 +178,10 @@ class StageRtiSolver:
             "res_m_max": 1e-7,
             "mode": "robust",
         }
-        self._hpipm: HpipmStageQp | None = None
-        """The QP without the controls pinned by static bounds (hard-bound slacks after node 1)."""
-        self._hpipm_relaxed: HpipmStageQp | None = None
+        self._hpipm: HpipmStageQp | PiqpStageQp | None = None
+        """The QP without the controls pinned by static bounds (hard-bound slacks after node 1),
+        solved by HPIPM or (``qp_solver = "piqp"``) PIQP."""
+        self._hpipm_relaxed: HpipmStageQp | PiqpStageQp | None = None
         """The QP with every hard-bound slack free, built when first needed."""
         # dense node blocks for the condensing
         self._hs_idx = (hs_r, hs_c)
@@ -514,12 +516,24 @@ class StageRtiSolver:
             qp = self._hpipm
         return qp.solve(hv, av, q, lba, uba, lbw - z, ubw - z)
 
-    def _hpipm_qp(self, free: NDArray[np.bool_]) -> HpipmStageQp:
-        """HPIPM's QP over the node states and the controls ``free`` (static bounds) marks."""
+    def _hpipm_qp(self, free: NDArray[np.bool_]) -> HpipmStageQp | PiqpStageQp:
+        """The structured QP over the node states and the controls ``free`` (static bounds)
+        marks: HPIPM's, or PIQP's for ``qp_solver = "piqp"``."""
         sp = self.sp
         keep = free.copy()
         for o in sp.node_offsets[:-1]:  # node states stay (HPIPM's stage layout)
             keep[o : o + sp.nxb] = True
+        if self.qp_solver is QpSolver.PIQP:
+            return PiqpStageQp(
+                keep,
+                sp.node_offsets,
+                sp.nxb,
+                self._row_node,
+                self._h_trip,
+                self._a_trip,
+                sp.nx + sp.nu,  # the measured state and the previous input: fixed
+                sp.config.qp_max_iter,
+            )
         return HpipmStageQp(
             keep,
             sp.node_offsets,

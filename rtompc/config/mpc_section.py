@@ -185,7 +185,8 @@ class MpcSection(Section):
     solver: SolverChoice = SolverChoice.RTI
     """``rti`` (fast) or ``ipopt``."""
     qp_solver: QpSolver = QpSolver.AUTO
-    """QP method of the RTI solver: ``auto``, ``hpipm`` or ``condensed_qpoases``."""
+    """QP method of the RTI solver: ``auto``, ``hpipm``, ``condensed_qpoases`` or ``piqp``
+    (stage transcription only; opt-in, give it ``qp_max_iter = 300``)."""
     discretisation: Discretisation = Discretisation.RK4
     """``rk4`` or ``collocation`` (Radau)."""
     rk4_substeps: int = Field(default=2, ge=1, le=1000)
