@@ -156,11 +156,13 @@ class _Targets:
         }
 
 
-async def _until(cond: Any, timeout_s: float, what: str) -> None:
+async def _until(cond: Any, timeout_s: float, what: str, status: Any = None) -> None:
     deadline = time.monotonic() + timeout_s
     while not cond():
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
+            raise AssertionError(
+                f"timed out waiting for {what}" + (f": {status()}" if status else "")
+            )
         await asyncio.sleep(0.05)
 
 
@@ -207,21 +209,21 @@ async def test_killing_one_units_plc_leaves_the_other_and_the_coordinator_runnin
     try:
         await run.start()
         task = asyncio.create_task(run.run())
-        await _until(lambda: reactor.stats.writes >= 3 and tanks.stats.writes >= 10, 60, "writes")
+        await _until(lambda: reactor.stats.writes >= 3 and tanks.stats.writes >= 10, 90, "writes")
         await reactor_hil.kill()  # the reactor's PLC dies: SIGKILL, no clean shutdown
-        await _until(lambda: coord.units["reactor"].state is UnitState.LINK_LOST, 20, "link lost")
+        await _until(lambda: coord.units["reactor"].state is UnitState.LINK_LOST, 30, "link lost")
         tanks_at_loss, updates_at_loss = tanks.stats.writes, coord.updates
-        await _until(lambda: tanks.stats.writes >= tanks_at_loss + 20, 30, "tanks carrying on")
-        await _until(lambda: coord.updates >= updates_at_loss + 2, 30, "coordinator carrying on")
+        await _until(lambda: tanks.stats.writes >= tanks_at_loss + 20, 60, "tanks carrying on")
+        await _until(lambda: coord.updates >= updates_at_loss + 2, 60, "coordinator carrying on")
         assert coord.units["reactor"].state is UnitState.LINK_LOST
         assert coord.status()["reactor"]["targets_held"] is True
         assert coord.units["reactor"].pending is not None
         assert coord.units["tanks"].state is UnitState.RUNNING
         assert not task.done()
         await reactor_hil.start()  # the PLC is back on the same endpoint
-        await _until(lambda: coord.units["reactor"].state is UnitState.RUNNING, 60, "recovery")
+        await _until(lambda: coord.units["reactor"].state is UnitState.RUNNING, 120, "recovery")
         writes_back = reactor.stats.writes
-        await _until(lambda: reactor.stats.writes >= writes_back + 3, 30, "reactor writing again")
+        await _until(lambda: reactor.stats.writes >= writes_back + 3, 60, "reactor writing again")
         run.stop("test end")
         await asyncio.wait_for(task, 30)
     finally:
