@@ -24,7 +24,7 @@ fell back (cold re-solve) and IPOPT runs (none: ``ipopt_fallback=False``).
 
 Usage::
 
-    .venv/bin/python benchmarks/bench_mpc_scale.py [--case poly ...] [--steps 20]
+    .venv/bin/python benchmarks/bench_mpc_scale.py [--case poly ...] [--steps 20] [--qp-solver piqp]
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 
 from mpc import CvSpec, MpcConfig, NmpcController
-from mpc.config import Discretisation
+from mpc.config import Discretisation, QpSolver
 from mpc.presets import column_a_config, do_mpc_cstr_config, industrial_poly_config
 from plant_models.library import load
 from plant_models.model import PlantModel
@@ -400,6 +400,12 @@ def main() -> None:
         default=[],
         help="run this case without do-mpc",
     )
+    parser.add_argument(
+        "--qp-solver",
+        default=None,
+        choices=[q.value for q in QpSolver],
+        help="override the cases' qp_solver (default: their own, mostly auto)",
+    )
     parser.add_argument("--png", type=Path, default=ROOT / "docs" / "img" / "nmpc_scaling.png")
     args = parser.parse_args()
     warnings.simplefilter("ignore")
@@ -408,6 +414,9 @@ def main() -> None:
     print(f"load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     chosen = args.case or ["cstr", "poly", "poly-robust", "column-rk4", "column-colloc", "scaling"]
     all_cases = cases(args.steps)
+    if args.qp_solver is not None:
+        for c in all_cases.values():
+            c.config = replace(c.config, qp_solver=QpSolver(args.qp_solver))
     for name in chosen:
         if name == "scaling":
             scaling(args.png)

@@ -61,7 +61,7 @@ class QpSolver(Enum):
     AUTO = "auto"
     """CONDENSED_QPOASES for nominal MPC with at most 150 node controls
     (``mpc.condensing.CONDENSED_MAX_VARIABLES``) and no node-state bounds, else HPIPM
-    (a condensed scenario tree or a long horizon gives a large dense QP)."""
+    (a condensed scenario tree or a long horizon gives a large dense QP). Never PIQP."""
     HPIPM = "hpipm"
     """Stage-structured QP, interior point (HPIPM), collocation states condensed per stage."""
     CONDENSED_QPOASES = "condensed_qpoases"
@@ -70,10 +70,11 @@ class QpSolver(Enum):
     PIQP = "piqp"
     """Stage-structured QP as one sparse QP with a fixed pattern (set up once, updated each
     step), proximal interior point (PIQP, multistage KKT solver). Stage transcription only;
-    opt-in (AUTO never picks it). ``qp_max_iter`` caps PIQP's iterations: ~20-35 per RTI QP
-    on industrial_poly, ~160 on the cold first step's QP with relaxed hard bounds, so give it
-    300. Measured against HPIPM on industrial_poly (same steps): 16-35 % less CPU per QP,
-    per RTI step -2 % nominal, about -14 % median and -20 % p95 robust (9 branches)."""
+    opt-in. Its iteration cap is 3 x ``qp_max_iter`` (~20-35 per RTI QP on industrial_poly,
+    ~160 on the cold first step's relaxed QP). Against HPIPM on industrial_poly (same
+    steps): 16-35 % less CPU per QP; per RTI step about -15 % robust (9 branches), no gain
+    nominal. Not AUTO: with it the robust CSTR's cold-start SQP stopped short of its step
+    tolerance (30 iterations) in tests."""
 
 
 def _finite(value: float, where: str) -> float:

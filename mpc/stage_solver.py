@@ -28,7 +28,7 @@ from mpc.solvers import SolveOutcome, _Buffered
 from mpc.stage_codegen import BackgroundCompiler
 from mpc.stage_condensing import StageCondenser, free_controls, resolve_stage_qp
 from mpc.stage_hpipm import HpipmStageQp
-from mpc.stage_piqp import PiqpStageQp
+from mpc.stage_piqp import PIQP_ITER_FACTOR, PiqpStageQp
 from mpc.stagewise import StageProblem, eliminate_colloc
 from plant_models.results import SolveStatus
 
@@ -532,7 +532,7 @@ class StageRtiSolver:
                 self._h_trip,
                 self._a_trip,
                 sp.nx + sp.nu,  # the measured state and the previous input: fixed
-                sp.config.qp_max_iter,
+                PIQP_ITER_FACTOR * sp.config.qp_max_iter,
             )
         return HpipmStageQp(
             keep,

@@ -186,7 +186,7 @@ class MpcSection(Section):
     """``rti`` (fast) or ``ipopt``."""
     qp_solver: QpSolver = QpSolver.AUTO
     """QP method of the RTI solver: ``auto``, ``hpipm``, ``condensed_qpoases`` or ``piqp``
-    (stage transcription only; opt-in, give it ``qp_max_iter = 300``)."""
+    (stage transcription only; opt-in, see the README's NMPC section)."""
     discretisation: Discretisation = Discretisation.RK4
     """``rk4`` or ``collocation`` (Radau)."""
     rk4_substeps: int = Field(default=2, ge=1, le=1000)

@@ -88,7 +88,7 @@ def test_piqp_step_equals_hpipm_step(poly, robust, monkeypatch):
 
 
 def test_piqp_closed_loop_without_fallback(poly):
-    cfg = replace(industrial_poly_config(), qp_solver="piqp", qp_max_iter=300)
+    cfg = replace(industrial_poly_config(), qp_solver="piqp")
     ctrl = NmpcController(poly, cfg)
     assert ctrl.transcription is Transcription.STAGEWISE
     assert isinstance(ctrl._stage, StageRtiSolver)
