@@ -208,7 +208,13 @@ async def run_demo(opts: DemoOptions, stream: TextIO | None = None,
             async with contextlib.AsyncExitStack() as stack:
                 for surface in surfaces:
                     await stack.enter_async_context(surface(views))
-                stats = await loop.run(opts.cycles)
+                try:
+                    stats = await loop.run(opts.cycles)
+                except BaseException as exc:
+                    hist.end_run(f"demo failed: {type(exc).__name__}: {exc}", 1)
+                    hist.close()
+                    raise
+            hist.end_run(f"demo finished: {stats.get('cycles', opts.cycles):g} cycles", 0)
             hist.close()
     wall = time.monotonic() - t_start
     if stream:

@@ -31,3 +31,10 @@ def test_demo_runs_secured_over_opcua(tmp_path: Path) -> None:
     assert math.isfinite(summary["final_profit"]) and summary["final_profit"] > 140.0
     assert (tmp_path / "rtompc-demo" / "demo_trends.png").stat().st_size > 10_000
     assert "plant profit" in proc.stdout
+    # the historian's run is closed with its outcome (rtompc report shows it as finished)
+    from rtompc.historian.reader import HistorianReader
+
+    with HistorianReader(tmp_path / "rtompc-demo" / "historian.sqlite") as reader:
+        runs = reader.runs()
+    assert len(runs) == 1 and runs[0].kind == "demo", runs
+    assert runs[0].exit_reason == "demo finished: 20 cycles" and runs[0].exit_code == 0, runs[0]
