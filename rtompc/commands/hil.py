@@ -107,7 +107,8 @@ async def _serve(benches: dict[str, BenchConfig]) -> None:
     finally:
         for server in started:
             await server.stop()
-        print("STOPPED", flush=True)
+        if started:  # nothing on stdout when no server came up (the error goes to stderr)
+            print("STOPPED", flush=True)
 
 
 def _run_serve(args: argparse.Namespace) -> int:

@@ -23,6 +23,7 @@ from rtompc.config.fields import (
     Seconds,
     Section,
     SignalDifference,
+    SignalNumber,
     convert_signal,
     convert_signal_map,
 )
@@ -98,7 +99,7 @@ class EventConfig(Section):
     ``sensor_fault``, ``actuator_fault``, ``comm_fault`` or ``mode``."""
     signal: str = ""
     """Signal the event acts on (none for link and mode events)."""
-    value: float = math.nan
+    value: SignalNumber = math.nan
     """New value / ramp end value (signal unit, or with a unit); a price for ``price``."""
     duration_s: Annotated[Seconds, Field(ge=0)] = 0.0
     """Ramp length or fault duration (0: a step, or a fault until the end)."""
