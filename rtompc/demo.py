@@ -23,6 +23,7 @@ Chachuat & Bonvin, Ind. Eng. Chem. Res. 48 (2009) 6022–6033):
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import math
@@ -197,7 +198,13 @@ async def run_demo(opts: DemoOptions, stream: TextIO | None = None,
             hist.begin_run("demo", mode=opts.mode.value, meta={"cycles": opts.cycles},
                            config_text=CONFIG.read_text(encoding="utf-8"))
             settings = build.loop_settings(run_cfg, default_mode=Mode.ON, mode=opts.mode)
-            live = LiveParameters(ms.model, mpc.base_config, mode=settings.mode,
+            # the operators' CV setpoints start where the loop starts: the plant's outputs at
+            # the start, held until the RTO moves them (not the file's nominal CV targets,
+            # which would override the start target and fight its MV targets)
+            live_base = dataclasses.replace(mpc.base_config, cvs=tuple(
+                dataclasses.replace(c, target=start.y.get(c.name, c.target))
+                for c in mpc.base_config.cvs))
+            live = LiveParameters(ms.model, live_base, mode=settings.mode,
                                   rto_enable=stage is not None, journal=HistorianJournal(hist))
             record_initial(hist, live)  # limits over the run for `rtompc report`
             loop = ControlLoop(ms.model, io, ekf, mpc, settings,

@@ -21,7 +21,10 @@ import pytest
 def test_demo_runs_secured_over_opcua(tmp_path: Path) -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "rtompc", "demo", "--cycles", "20", "--speed", "300"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     summary = json.loads((tmp_path / "rtompc-demo" / "summary.json").read_text())
@@ -38,3 +41,17 @@ def test_demo_runs_secured_over_opcua(tmp_path: Path) -> None:
         runs = reader.runs()
     assert len(runs) == 1 and runs[0].kind == "demo", runs
     assert runs[0].exit_reason == "demo finished: 20 cycles" and runs[0].exit_code == 0, runs[0]
+    # the operators' CV setpoints start at the target the loop starts with (the plant's
+    # outputs at the start), not at the file's nominal 0.1: those overrode the start target,
+    # fought its MV targets (T_R chattered by its full rate limit every cycle) and the RTO's
+    # steady-state gate never opened in the 600x demo (0 RTO iterations in 800 cycles)
+    import sqlite3
+
+    con = sqlite3.connect(tmp_path / "rtompc-demo" / "historian.sqlite")
+    first = con.execute(
+        "SELECT target_y__x_p, target_y__x_g FROM cycles WHERE cycle = 0"
+    ).fetchone()
+    con.close()
+    live0 = runs[0].meta["live_initial"]
+    assert live0["cv.x_p.setpoint"] == pytest.approx(first[0], rel=1e-9)
+    assert live0["cv.x_g.setpoint"] == pytest.approx(first[1], rel=1e-9)
