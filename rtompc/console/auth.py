@@ -23,7 +23,6 @@ import logging
 import secrets
 import threading
 import time
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +30,7 @@ from typing import Any
 
 from hil.security import verify_password
 from plant_models.errors import ConfigError
+from plant_models.server_auth import parse_user_table, read_users_file
 from rtompc.live.types import Role
 
 logger = logging.getLogger(__name__)
@@ -55,37 +55,10 @@ class ConsoleUser:
 
 
 def load_console_users(path: Path) -> dict[str, ConsoleUser]:
-    """Users with roles viewer/operator/engineer; errors name the file and key."""
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: users file does not exist") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
-    table = data.get("users")
-    if not isinstance(table, Mapping) or not table:
-        raise ConfigError(f"{path}: expected at least one [users.<name>] table")
-    out: dict[str, ConsoleUser] = {}
-    for name, entry in table.items():
-        key = f"{path}: users.{name}"
-        if not isinstance(entry, Mapping):
-            raise ConfigError(f"{key}: expected a table")
-        unknown = sorted(set(entry) - {"role", "password_hash"})
-        if unknown:
-            raise ConfigError(
-                f"{key}: unknown key(s) {', '.join(unknown)}; allowed: role, password_hash"
-            )
-        role = entry.get("role")
-        if role not in ROLES:
-            raise ConfigError(f"{key}.role: expected one of {', '.join(ROLES)}, got {role!r}")
-        pw = entry.get("password_hash")
-        if not isinstance(pw, str) or not pw.startswith("pbkdf2_sha256$") or pw.count("$") != 3:
-            raise ConfigError(
-                f"{key}.password_hash: expected 'pbkdf2_sha256$<iterations>$<salt>$<hash>' "
-                "(make one with `rtompc hil hash-password`)"
-            )
-        out[name] = ConsoleUser(name, Role(role), pw)
-    return out
+    """Users with roles viewer/operator/engineer; errors name the file and key (the users
+    file format and checks of the OPC UA servers, :mod:`plant_models.server_auth`)."""
+    records = parse_user_table(read_users_file(path), ROLES, str(path))
+    return {n: ConsoleUser(n, Role(r.role), r.password_hash) for n, r in records.items()}
 
 
 def write_users_file(
