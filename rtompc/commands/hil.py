@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
-import ipaddress
 import signal
 import sys
 import tomllib
@@ -31,6 +30,7 @@ from hil.config import BenchConfig, bench_from_mapping, load_bench, load_benches
 from hil.security import DEFAULT_ITERATIONS, hash_password
 from hil.server import HilServer
 from hil.simulator import PlantSimulator
+from interfaces.engine_server import is_loopback
 from plant_models.errors import ConfigError
 from plant_models.library import load
 
@@ -45,8 +45,12 @@ def _abs(value: str | None) -> str | None:
 def bench_from_args(args: argparse.Namespace) -> BenchConfig:
     """The bench described by the command line (a config file or a plant name plus flags)."""
     overrides: dict[str, Any] = {
-        "endpoint": args.endpoint, "speed": args.speed, "lockstep": True if args.lockstep else None,
-        "security": args.security, "cert_dir": _abs(args.cert_dir), "users": _abs(args.users),
+        "endpoint": args.endpoint,
+        "speed": args.speed,
+        "lockstep": True if args.lockstep else None,
+        "security": args.security,
+        "cert_dir": _abs(args.cert_dir),
+        "users": _abs(args.users),
         "faults": _abs(args.faults),
     }
     if args.lockstep:
@@ -62,23 +66,33 @@ def bench_from_args(args: argparse.Namespace) -> BenchConfig:
             sim["sample_time_s"] = args.sample_time
         if args.seed is not None:
             sim["seed"] = args.seed
-        bench = BenchConfig(bench.plant, bench.plant_params, type(bench.simulator)(**sim), bench.server)
+        bench = BenchConfig(
+            bench.plant, bench.plant_params, type(bench.simulator)(**sim), bench.server
+        )
     return bench
 
 
 def benches_from_args(args: argparse.Namespace) -> dict[str, BenchConfig]:
     """Unit name -> bench: a multi-unit HIL config (``[[unit]]`` tables) or one plant."""
     if args.target.endswith(".toml"):
-        data = tomllib.loads(Path(args.target).read_text(encoding="utf-8")) if Path(
-            args.target).is_file() else {}
+        data = (
+            tomllib.loads(Path(args.target).read_text(encoding="utf-8"))
+            if Path(args.target).is_file()
+            else {}
+        )
         if "unit" in data:
             if args.sample_time is not None or args.seed is not None or args.endpoint:
-                raise ConfigError("--endpoint, --sample-time and --seed are per unit in a "
-                                  "multi-unit bench: set them in its [[unit]] tables")
+                raise ConfigError(
+                    "--endpoint, --sample-time and --seed are per unit in a "
+                    "multi-unit bench: set them in its [[unit]] tables"
+                )
             overrides: dict[str, Any] = {
-                "speed": args.speed, "lockstep": True if args.lockstep else None,
-                "security": args.security, "cert_dir": _abs(args.cert_dir),
-                "users": _abs(args.users), "faults": _abs(args.faults),
+                "speed": args.speed,
+                "lockstep": True if args.lockstep else None,
+                "security": args.security,
+                "cert_dir": _abs(args.cert_dir),
+                "users": _abs(args.users),
+                "faults": _abs(args.faults),
             }
             if args.lockstep:
                 overrides["speed"] = None
@@ -88,8 +102,10 @@ def benches_from_args(args: argparse.Namespace) -> dict[str, BenchConfig]:
 
 
 async def _serve(benches: dict[str, BenchConfig]) -> None:
-    servers = [HilServer(PlantSimulator(load(b.plant, **b.plant_params), b.simulator), b.server)
-               for b in benches.values()]
+    servers = [
+        HilServer(PlantSimulator(load(b.plant, **b.plant_params), b.simulator), b.server)
+        for b in benches.values()
+    ]
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -115,26 +131,24 @@ def _run_serve(args: argparse.Namespace) -> int:
     benches = benches_from_args(args)
     for name, bench in list(benches.items()):
         host = (urlparse(bench.server.endpoint).hostname or "").strip("[]")
-        if bench.server.security.value == "none" and not _is_loopback(host) and not args.allow_insecure:
+        if (
+            bench.server.security.value == "none"
+            and not is_loopback(host)
+            and not args.allow_insecure
+        ):
             raise ConfigError(
                 f"endpoint {bench.server.endpoint}: serving on a non-loopback address needs "
                 "--security sign|sign-encrypt with --users (or --allow-insecure on an isolated network)"
             )
         if bench.server.security.value != "none" and bench.server.cert_dir is None:
             benches[name] = BenchConfig(
-                bench.plant, bench.plant_params, bench.simulator,
-                type(bench.server)(**{**bench.server.__dict__, "cert_dir": DEFAULT_CERT_DIR}))
+                bench.plant,
+                bench.plant_params,
+                bench.simulator,
+                type(bench.server)(**{**bench.server.__dict__, "cert_dir": DEFAULT_CERT_DIR}),
+            )
     asyncio.run(_serve(benches))
     return 0
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _run_hash(args: argparse.Namespace) -> int:
@@ -154,25 +168,38 @@ def register(sub: Any) -> None:
     """Add the ``hil`` command with ``serve`` and ``hash-password``."""
     p = sub.add_parser("hil", help="hardware-in-the-loop plant simulator over OPC UA")
     hsub = p.add_subparsers(dest="hil_command", metavar="SUBCOMMAND")
-    s = hsub.add_parser("serve", help="serve a plant as an OPC UA server (like a PLC)",
-                        description="Serve PLANT (registry name or module.py:function) or a HIL "
-                        "CONFIG (.toml) until SIGINT/SIGTERM; prints 'READY <endpoint>' when listening. "
-                        "A CONFIG with [[unit]] tables serves one endpoint per unit (several PLCs): "
-                        "'UNIT <name> <endpoint>' per unit, then 'READY <endpoints>'.")
-    s.add_argument("target", metavar="PLANT|CONFIG", help="plant registry name or HIL config file (.toml)")
+    s = hsub.add_parser(
+        "serve",
+        help="serve a plant as an OPC UA server (like a PLC)",
+        description="Serve PLANT (registry name or module.py:function) or a HIL "
+        "CONFIG (.toml) until SIGINT/SIGTERM; prints 'READY <endpoint>' when listening. "
+        "A CONFIG with [[unit]] tables serves one endpoint per unit (several PLCs): "
+        "'UNIT <name> <endpoint>' per unit, then 'READY <endpoints>'.",
+    )
+    s.add_argument(
+        "target", metavar="PLANT|CONFIG", help="plant registry name or HIL config file (.toml)"
+    )
     s.add_argument("--endpoint", help="URL to listen on (default opc.tcp://127.0.0.1:4840)")
     clock = s.add_mutually_exclusive_group()
     clock.add_argument("--speed", type=float, help="real-time factor (default 1)")
-    clock.add_argument("--lockstep", action="store_true", help="advance only through the 'step' method")
+    clock.add_argument(
+        "--lockstep", action="store_true", help="advance only through the 'step' method"
+    )
     s.add_argument("--sample-time", type=float, help="simulation step in seconds (default 1)")
     s.add_argument("--seed", type=int, help="seed of the measurement noise")
     s.add_argument("--security", choices=["none", "sign", "sign-encrypt"], help="endpoint security")
-    s.add_argument("--cert-dir", help=f"server certificate and trusted/ client certificates "
-                   f"(default {DEFAULT_CERT_DIR} when security is on)")
+    s.add_argument(
+        "--cert-dir",
+        help=f"server certificate and trusted/ client certificates "
+        f"(default {DEFAULT_CERT_DIR} when security is on)",
+    )
     s.add_argument("--users", help="users file (TOML, PBKDF2 password hashes)")
     s.add_argument("--faults", help="fault scenario file (TOML)")
-    s.add_argument("--allow-insecure", action="store_true",
-                   help="allow security none on a non-loopback endpoint (isolated test networks only)")
+    s.add_argument(
+        "--allow-insecure",
+        action="store_true",
+        help="allow security none on a non-loopback endpoint (isolated test networks only)",
+    )
     s.set_defaults(func=_run_serve)
     h = hsub.add_parser("hash-password", help="print a password hash for the users file")
     h.add_argument("--iterations", type=int, default=DEFAULT_ITERATIONS, help="PBKDF2 iterations")
