@@ -66,11 +66,13 @@ def wait_for(what: str, check: Callable[[], T | None], timeout_s: float = 30.0) 
     last: Any = None
     while time.monotonic() < end:
         try:
-            last = check()
+            value = check()
         except Exception as exc:  # noqa: BLE001 - the page may be mid-update
-            last = exc
-        if last:
-            return last  # type: ignore[no-any-return]
+            last = exc  # remembered for the timeout message, never returned
+        else:
+            last = value
+            if value:
+                return value
         time.sleep(0.1)
     raise AssertionError(f"timed out after {timeout_s} s waiting for {what} (last: {last!r})")
 
