@@ -28,9 +28,10 @@ from pathlib import Path
 from typing import Any
 
 from interfaces.plantio import PlantIO
-from plant_models.errors import PlantIOError
+from plant_models.errors import EngineError, PlantIOError
 from plant_models.samples import Mode
 from rtompc.config import build
+from rtompc.config.errors import ConfigProblems, Problem
 from rtompc.config.site import SiteConfig, UnitConfig
 from rtompc.cycle import CycleRecord
 from rtompc.historian.store import RunKind
@@ -38,6 +39,7 @@ from rtompc.lifecycle import ExitCode, RunOutcome, StartupError, decide_exit, ha
 from rtompc.live.startup import live_for_run
 from rtompc.live.view import EngineViews, UnitView
 from rtompc.multiunit import Coordinator, MultiUnitEngine, SiteTargetSource, worst_outcome
+from rtompc.plantwide_source import PlantwideSource
 from rtompc.runtime import ControlLoop
 from rtompc.status import CvLimits, StatusFormatter
 
@@ -169,6 +171,10 @@ class SiteRun:
         self.site = site
         self.out = out or (lambda s: print(s, flush=True))
         self.units: dict[str, UnitStack] = {}
+        if source is None:
+            source = _config_source(site)
+        self.source = source
+        """The coordinator's target source (built from ``[plantwide]`` when not given)."""
         try:
             for u in site.units:
                 self.units[u.name] = build_unit(
@@ -186,6 +192,9 @@ class SiteRun:
         except BaseException:
             self._close_historians(RunOutcome(ExitCode.STARTUP, "start-up failed"))
             raise
+        if isinstance(source, PlantwideSource):
+            for n, st in self.units.items():
+                st.loop.recorders.append(source.recorder(n))
         self.views = EngineViews([UnitView.for_loop(n, s.loop) for n, s in self.units.items()])
         """Each unit's view (operator surfaces: engine OPC UA namespace, console)."""
         pw = site.plantwide
@@ -276,6 +285,21 @@ class SiteRun:
                 if outcome is not None:
                     u.historian.end_run(outcome.reason, int(outcome.code))
                 u.historian.close()
+
+
+def _config_source(site: SiteConfig) -> PlantwideSource | None:
+    """The plant-wide RTO of ``[plantwide]`` (None without an objective); ConfigProblems
+    naming ``plantwide`` when it cannot be built."""
+    pw = site.plantwide
+    if pw is None or not pw.enabled or not pw.objective:
+        return None
+    models = {u.name: build.models(u).rto_model for u in site.units}
+    try:
+        return PlantwideSource(pw, models)
+    except EngineError as exc:
+        raise ConfigProblems(
+            [Problem(("plantwide",), str(exc), site.source)], site.source
+        ) from None
 
 
 def unit_historian_path(site: SiteConfig) -> Path | None:

@@ -106,7 +106,19 @@ def validate_site(
         models.append(loaded)
     data["unit"] = units
     base = file.parent if file is not None else Path(".")
-    context = {"units": {}, "unit_units": unit_units, "base": base}
+    # the plant-wide section checks its names against every unit's steady-state model
+    site_models: dict[str, Any] = {}
+    for raw, loaded_models in zip(units, models, strict=True):
+        rto_model = loaded_models.rto_model if loaded_models is not None else None
+        if (
+            not isinstance(raw, Mapping)
+            or not isinstance(raw.get("name"), str)
+            or rto_model is None
+        ):
+            site_models = {}
+            break
+        site_models[raw["name"]] = rto_model
+    context = {"units": {}, "unit_units": unit_units, "base": base, "site_models": site_models}
     cfg: SiteConfig | None = None
     try:
         cfg = SiteConfig.model_validate(data, context=context)
