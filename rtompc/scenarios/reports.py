@@ -110,6 +110,20 @@ section{border-top:2px solid #ddd;margin-top:1.5em}
 """
 
 
+_SITE = {"realtime_factor": "site.realtime_factor", "service_factor": "site.min_service_factor"}
+"""Summary columns of a plant-wide result (its KPIs are ``site.*`` and ``<unit>.*``)."""
+
+
+def _kpi(kpis: dict[str, float], key: str) -> float:
+    """A summary KPI; for a plant-wide result its site figure (or the worst unit's)."""
+    if key in kpis:
+        return kpis[key]
+    if key in _SITE:
+        return kpis.get(_SITE[key], math.nan)
+    values = [v for k, v in kpis.items() if k.endswith(f".{key}") and k.count(".") == 1]
+    return max(values) if values else math.nan
+
+
 def html_report(
     results: Sequence[ScenarioResult],
     title: str = "rtompc scenario campaign",
@@ -133,10 +147,10 @@ def html_report(
         parts.append(
             f"<tr><td><a href='#{e(_safe(r.name))}'>{e(r.name)}</a></td>"
             f"<td>{e(', '.join(r.tags))}</td><td class='{r.status.value}'>{r.status.value}</td>"
-            f"<td>{r.wall_time_s:.1f}</td><td>{_fmt(k.get('realtime_factor', math.nan))}</td>"
-            f"<td>{_fmt(k.get('solve_ms_p95', math.nan))}</td>"
-            f"<td>{_fmt(k.get('fallbacks', math.nan))}</td>"
-            f"<td>{_fmt(k.get('service_factor', math.nan))}</td><td>{e(reason)}</td></tr>"
+            f"<td>{r.wall_time_s:.1f}</td><td>{_fmt(_kpi(k, 'realtime_factor'))}</td>"
+            f"<td>{_fmt(_kpi(k, 'solve_ms_p95'))}</td>"
+            f"<td>{_fmt(_kpi(k, 'fallbacks'))}</td>"
+            f"<td>{_fmt(_kpi(k, 'service_factor'))}</td><td>{e(reason)}</td></tr>"
         )
     parts.append("</table>")
     for r in results:
@@ -161,11 +175,15 @@ def html_report(
             parts.append("</table>")
         if r.status is ScenarioStatus.ERROR:
             parts.append(f"<pre>{e(r.message)}</pre>")
-        if plots:
-            png = trend_png(r)
+        for sub in (r, *r.units) if plots else ():  # a plant-wide run: every unit's trends
+            png = trend_png(sub)
             if png is not None:
                 b64 = base64.b64encode(png).decode("ascii")
-                parts.append(f"<img alt='trends of {e(r.name)}' src='data:image/png;base64,{b64}'>")
+                if sub is not r:
+                    parts.append(f"<h3>unit {e(sub.name)}</h3>")
+                parts.append(
+                    f"<img alt='trends of {e(sub.name)}' src='data:image/png;base64,{b64}'>"
+                )
         if r.kpis:
             parts.append("<details><summary>KPIs</summary><table>")
             parts.extend(

@@ -80,6 +80,26 @@ def check_criteria(
     return tuple(out)
 
 
+def judged(spec: Any, kpis: dict[str, float], wall_time_s: float, **fields: Any) -> ScenarioResult:
+    """The result of a finished run of ``spec`` (name, path, tags, description, criteria):
+    its criteria checked against ``kpis``, passed or failed, with ``fields`` (trace, events,
+    units, ...)."""
+    outcomes = check_criteria(spec.criteria, kpis)
+    failed = [o for o in outcomes if not o.passed]
+    return ScenarioResult(
+        name=spec.name,
+        path=str(spec.path),
+        tags=spec.tags,
+        status=ScenarioStatus.FAILED if failed else ScenarioStatus.PASSED,
+        kpis=kpis,
+        criteria=outcomes,
+        message="; ".join(o.describe() for o in failed),
+        wall_time_s=wall_time_s,
+        description=spec.description,
+        **fields,
+    )
+
+
 @dataclass(frozen=True)
 class Prediction:
     """One snapshot of the controller's predicted CV trajectories."""
@@ -120,6 +140,8 @@ class ScenarioResult:
     """Fired scenario events and noteworthy loop events, in order."""
     description: str = ""
     """Scenario description."""
+    units: tuple[ScenarioResult, ...] = ()
+    """A plant-wide scenario: each unit's own result (its trace, KPIs and criteria)."""
 
     @property
     def passed(self) -> bool:
@@ -183,6 +205,8 @@ def to_jsonable(result: ScenarioResult, *, include_trace: bool = True) -> dict[s
         ],
         "events": list(result.events),
     }
+    if result.units:
+        out["units"] = [to_jsonable(u, include_trace=include_trace) for u in result.units]
     tr = result.trace
     if include_trace and tr is not None:
         out["trace"] = {
