@@ -9,7 +9,9 @@ multi-unit config whose units it runs (a ``[[unit]]`` table of the scenario with
 the same name replaces that unit's sections). Events name their unit by
 ``unit = "furnace"`` or by a prefixed signal (``signal = "furnace.throughput"``);
 link, mode and PLC events need ``unit``. Criteria name ``<unit>.<kpi>`` or
-``site.<kpi>`` (:data:`rtompc.scenarios.site_spec.SITE_KPIS`).
+``site.<kpi>`` (:data:`rtompc.scenarios.site_spec.SITE_KPIS`). ``[plantwide]`` is the
+plant-wide RTO of a multi-unit config (:mod:`rtompc.config.plantwide_section`), checked
+against the units' models; its targets reach the units through the coordinator.
 
 Each unit is validated as a single-unit scenario (its own models convert values
 with units and cross-check signal names), and every problem is reported with the
@@ -27,16 +29,18 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationError
 
+from plant_models import library
 from rtompc.config.build_scenario import scenario_spec
 from rtompc.config.errors import ConfigProblems, Problem
 from rtompc.config.fields import PositiveSeconds, Section
 from rtompc.config.lines import LineIndex
 from rtompc.config.load import _problems, _with_line, read_toml, validate
+from rtompc.config.plantwide_section import PlantwideSection
 from rtompc.config.scenario import CriterionConfig, ScenarioConfig, ScenarioMeta
 from rtompc.scenarios.site_spec import SITE_KPIS, UNIT_SITE_KPIS, SiteScenarioSpec
 from rtompc.scenarios.spec import Criterion
 
-TOP_KEYS = ("scenario", "site", "unit", "event", "fault", "criterion")
+TOP_KEYS = ("scenario", "site", "unit", "plantwide", "event", "fault", "criterion")
 """Tables a site scenario may hold at the top level."""
 _UNIT_ONLY = ("comm_fault", "mode")
 """Event kinds without a signal: they name their unit with ``unit``."""
@@ -197,6 +201,30 @@ def _located(p: Problem, loc: tuple[str | int, ...], file: Path, text: str, unit
     return _with_line(moved, LineIndex(text))
 
 
+def _plantwide(
+    data: Mapping[str, Any], specs: list[Any], file: Path, problems: list[Problem]
+) -> PlantwideSection | None:
+    """``[plantwide]`` checked against every unit's model (the controller's model: a scenario
+    unit has no separate RTO model for the site), as in a multi-unit config."""
+    raw = data.get("plantwide")
+    if raw is None:
+        return None
+    models = {}
+    for spec in specs:
+        m = library.load(spec.model.name, **dict(spec.model.params))
+        models[spec.name] = m.with_nominal(p=dict(spec.model.p)) if spec.model.p else m
+    try:
+        return PlantwideSection.model_validate(
+            raw, context={"site_models": models, "base": file.parent}
+        )
+    except ValidationError as exc:
+        problems.extend(
+            dataclasses.replace(p, loc=("plantwide", *p.loc))
+            for p in _problems(exc, PlantwideSection, raw, file)
+        )
+        return None
+
+
 def load_site_scenario(path: str | Path) -> SiteScenarioSpec:
     """Read, validate and cross-check a plant-wide scenario file (ConfigProblems naming the
     file, line and key path of every problem)."""
@@ -280,6 +308,7 @@ def load_site_scenario(path: str | Path) -> SiteScenarioSpec:
             continue
         cfg._source = file
         specs.append(scenario_spec(cfg))
+    plantwide = _plantwide(data, specs, file, problems) if len(specs) == len(units) else None
     problems = [_with_line(p, index) for p in problems]
     if problems:
         raise ConfigProblems(problems, file)
@@ -295,6 +324,7 @@ def load_site_scenario(path: str | Path) -> SiteScenarioSpec:
         every_s=site.every_s if math.isfinite(site.every_s) else 60.0,
         hold_after_fallbacks=site.hold_after_fallbacks,
         compare_fixed_setpoints=site.compare_fixed_setpoints,
+        plantwide=plantwide,
     )
 
 

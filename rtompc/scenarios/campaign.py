@@ -69,12 +69,15 @@ def _tags_of(path: Path) -> tuple[str, ...]:
 def discover(paths: Iterable[str | Path], tags: Sequence[str] = ()) -> list[Path]:
     """Scenario files under the given files/directories (sorted), optionally with any of ``tags``.
 
-    A file whose tags cannot be read is kept, so its run reports why.
+    Under a directory, a TOML file without a ``[scenario]`` table (a site config that
+    plant-wide scenarios name) is left out. A file that cannot be read is kept, so its run
+    reports why.
     """
     files: list[Path] = []
     for p in map(Path, paths):
-        if p.is_dir():
-            files.extend(sorted(f for f in p.rglob("*.toml") if f.name != "pyproject.toml"))
+        if p.is_dir():  # TOML files that parse without a [scenario] table (site configs) are not
+            found = sorted(f for f in p.rglob("*.toml") if f.name != "pyproject.toml")
+            files.extend(f for f in found if _unreadable(f) or _has_scenario(f))
         elif p.is_file():
             files.append(p)
         else:
@@ -82,6 +85,13 @@ def discover(paths: Iterable[str | Path], tags: Sequence[str] = ()) -> list[Path
     if tags:
         files = [f for f in files if _unreadable(f) or set(_tags_of(f)) & set(tags)]
     return files
+
+
+def _has_scenario(path: Path) -> bool:
+    try:
+        return isinstance(tomllib.loads(path.read_text(encoding="utf-8")).get("scenario"), dict)
+    except (OSError, tomllib.TOMLDecodeError):
+        return True
 
 
 def _unreadable(path: Path) -> bool:

@@ -13,9 +13,12 @@ are computed as in a single-unit run, prefixed with the unit's name
 (:data:`~rtompc.scenarios.site_spec.SITE_KPIS`) are added; every criterion of
 the file is checked against that one table.
 
-With ``[site] compare_fixed_setpoints = true`` the same site runs a second
-time with every unit's RTO off (its configured targets held): ``site.profit_fixed``
-and ``site.profit_gain``.
+With ``[plantwide]`` (an objective) the coordinator's target source is the
+plant-wide RTO (:class:`rtompc.plantwide_source.PlantwideSource`, every
+``plantwide.every_s``), fed by every unit's cycles. With ``[site]
+compare_fixed_setpoints = true`` the same site runs a second time with every RTO
+off (the units' and the plant-wide one; configured targets held):
+``site.profit_fixed`` and ``site.profit_gain``.
 """
 
 from __future__ import annotations
@@ -47,10 +50,18 @@ async def _run_units(spec: SiteScenarioSpec, *, fixed: bool = False) -> _SiteRun
     specs = [dataclasses.replace(u, rto=None) if fixed else u for u in spec.units]
     runs = {u.name: UnitRun(u) for u in specs}
     held_cycles = dict.fromkeys(runs, 0)
+    source = None
+    pw = spec.plantwide
+    if pw is not None and pw.enabled and pw.objective and not fixed:
+        from rtompc.plantwide_source import PlantwideSource
+
+        source = PlantwideSource(pw, {n: r.model for n, r in runs.items()})
+        for n, r in runs.items():
+            r.loop.recorders.append(source.recorder(n))
     coord = Coordinator(
         {n: r.loop for n, r in runs.items()},
-        None,
-        every_s=spec.every_s,
+        source,
+        every_s=pw.every_s if source is not None else spec.every_s,
         hold_after_fallbacks=spec.hold_after_fallbacks,
         on_change=lambda st: runs[st.name].note(st.changes[-1]),
     )
@@ -67,7 +78,7 @@ async def _run_units(spec: SiteScenarioSpec, *, fixed: bool = False) -> _SiteRun
             t = min(t_next[n] for n in active)
             if t >= t_coord - 1e-9:
                 await coord.update(t)
-                t_coord = t + spec.every_s
+                t_coord = t + coord.every_s
             due = [n for n in active if t_next[n] <= t + 1e-9]
             records = await asyncio.gather(*(runs[n].cycle() for n in due))
             for n, rec in zip(due, records, strict=True):

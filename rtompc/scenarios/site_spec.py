@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from rtompc.scenarios.spec import Criterion, ScenarioSpec
 
@@ -20,8 +21,8 @@ SITE_KPIS: dict[str, str] = {
     "profit": "sum of the units' profits over the run (units with [economics]), $",
     "profit_ideal": "sum of the units' ideal (steady-state optimum) profits, $",
     "profit_loss": "profit_ideal - profit, $",
-    "profit_fixed": "site profit of the same run with every unit's RTO off (fixed setpoints; "
-    "needs [site] compare_fixed_setpoints = true), $",
+    "profit_fixed": "site profit of the same run with every RTO off (the units' and the "
+    "plant-wide one: fixed setpoints; needs [site] compare_fixed_setpoints = true), $",
     "profit_gain": "profit - profit_fixed, $",
     "max_violation": "largest CV limit violation of any unit, in that CV's unit",
     "limits_violated": "number of (unit, CV) pairs whose limits were violated at some cycle",
@@ -71,6 +72,9 @@ class SiteScenarioSpec:
     """Consecutive controller fallbacks after which the coordinator holds a unit's targets."""
     compare_fixed_setpoints: bool = False
     """Also run the site with every unit's RTO off (``site.profit_fixed``, ``profit_gain``)."""
+    plantwide: Any = None
+    """The ``[plantwide]`` section (:class:`rtompc.config.plantwide_section.PlantwideSection`)
+    whose RTO sets the units' targets through the coordinator, or None."""
 
     @property
     def unit_names(self) -> tuple[str, ...]:

@@ -126,7 +126,7 @@ def test_site_run_holds_the_lost_units_targets_and_reports_every_unit(tmp_path: 
 
 
 def test_shipped_plantwide_scenarios_load_and_are_found_by_the_campaign() -> None:
-    assert len(SHIPPED) >= 2
+    assert len(SHIPPED) >= 10
     found = discover([ROOT / "scenarios"])
     specs = [load_site_scenario(p) for p in SHIPPED]
     for path, spec in zip(SHIPPED, specs, strict=True):
@@ -134,3 +134,18 @@ def test_shipped_plantwide_scenarios_load_and_are_found_by_the_campaign() -> Non
         assert len(spec.units) >= 2, path
         assert spec.criteria, path
         assert spec.name == path.stem
+
+
+def test_the_reference_documents_every_site_key_and_kpi() -> None:
+    from rtompc.config.site_scenario import TOP_KEYS, SiteSection
+    from rtompc.scenarios.site_spec import SITE_KPIS, UNIT_SITE_KPIS
+
+    text = (ROOT / "docs" / "plantwide-scenarios.md").read_text(encoding="utf-8")
+    for key in SiteSection.model_fields:
+        assert f"| `{key}` |" in text, key
+    for kpi in SITE_KPIS:
+        assert f"`site.{kpi}`" in text, kpi
+    for kpi in UNIT_SITE_KPIS:
+        assert f"`<unit>.{kpi}`" in text, kpi
+    for table in TOP_KEYS:
+        assert f"[{table}]" in text or f"[[{table}]]" in text, table
