@@ -12,7 +12,8 @@ redirects to the login form (303), the API answers 401. Writes go only through
 ``POST /logout``            end the session
 ``GET  /``                  the console page
 ``GET  /static/NAME``       uPlot and the console's script and style
-``GET  /api/units``         units, their CVs/MVs, the user and role
+``GET  /api/units``         units (CVs/MVs, latest mode and link), the user and role
+``GET  /api/events``        Server-Sent Events: ``unit`` (each unit's mode and link)
 ``GET  /api/units/U/frames``  recent frames of unit U (``?last=N``, default 600)
 ``GET  /api/units/U/journal`` the change journal of unit U
 ``GET  /api/units/U/events``  Server-Sent Events: ``frame`` and ``journal``
@@ -45,7 +46,7 @@ from starlette.responses import (
 from starlette.routing import Route
 
 from rtompc.console.auth import COOKIE, LOGIN_COOKIE, Session, Sessions, cookie_options
-from rtompc.console.stream import Client, UnitFeed, sse
+from rtompc.console.stream import Client, UnitFeed, sse, unit_state
 from rtompc.live.params import LiveParameters
 from rtompc.live.types import LiveChangeRefused, Refusal, Role, Source
 from rtompc.live.view import EngineViews
@@ -112,6 +113,8 @@ class ConsoleApp:
         self.tls = tls
         self.feeds: dict[str, UnitFeed] = {}
         """Unit name -> feed (filled by the server inside its event loop)."""
+        self.site_clients: set[Client] = set()
+        """Browsers following every unit's state (``/api/events``)."""
         self.app = Starlette(
             routes=[
                 Route("/login", self.login_form, methods=["GET"]),
@@ -120,6 +123,7 @@ class ConsoleApp:
                 Route("/", self.page, methods=["GET"]),
                 Route("/static/{name}", self.static, methods=["GET"]),
                 Route("/api/units", self.units, methods=["GET"]),
+                Route("/api/events", self.site_events, methods=["GET"]),
                 Route("/api/units/{unit}/frames", self.frames, methods=["GET"]),
                 Route("/api/units/{unit}/journal", self.journal, methods=["GET"]),
                 Route("/api/units/{unit}/events", self.events, methods=["GET"]),
@@ -207,6 +211,7 @@ class ConsoleApp:
                     "mvs": [{"name": n, "unit": model.u[n].unit} for n in view.mv_names],
                     "sample_time_s": view.config.sample_time_s,
                     "live": view.live is not None,
+                    "state": unit_state(view.latest) if view.latest is not None else None,
                 }
             )
         return JSONResponse({"user": session.user, "role": session.role.value, "units": out})
@@ -244,17 +249,27 @@ class ConsoleApp:
         feed = self.feeds.get(unit[0]) if unit is not None else None
         if feed is None:
             return JSONResponse({"error": "no such unit"}, status_code=404)
+        return self._stream(feed.clients, sse("hello", json.dumps({"unit": feed.view.name})))
+
+    async def site_events(self, request: Request) -> Response:
+        if self.session(request) is None:
+            return _refused()
+        return self._stream(
+            self.site_clients, sse("hello", json.dumps({"units": list(self.views)}))
+        )
+
+    def _stream(self, clients: set[Client], hello: str) -> Response:
         client = Client()
 
         async def stream() -> AsyncIterator[str]:
-            feed.clients.add(client)
+            clients.add(client)
             try:
-                yield sse("hello", json.dumps({"unit": feed.view.name}))
+                yield hello
                 while True:
                     message = await client.next(KEEPALIVE_S)
                     yield message if message is not None else ": keep-alive\n\n"
             finally:
-                feed.clients.discard(client)
+                clients.discard(client)
 
         return StreamingResponse(
             stream(), media_type="text/event-stream", headers={"X-Accel-Buffering": "no"}

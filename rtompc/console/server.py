@@ -57,7 +57,7 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _initial_journal(live: Any) -> list[dict[str, Any]]:
+def _initial_journal(live: Any, unit: str) -> list[dict[str, Any]]:
     """The journal of the current run from the historian (when the live parameters write to
     one), so a page opened later shows the changes made before the console started."""
     journal = getattr(live, "journal", None)
@@ -66,6 +66,7 @@ def _initial_journal(live: Any) -> list[dict[str, Any]]:
     return [
         {
             "wall_time_s": r.wall_time_s,
+            "unit": unit,
             "user": r.user,
             "role": r.role,
             "source": r.source,
@@ -106,7 +107,11 @@ class ConsoleServer:
         sock = _bind(self.settings.host, self.settings.port)
         self.port = int(sock.getsockname()[1])
         for name, view in self.views.items():
-            feed = UnitFeed(view, _initial_journal(view.live) if view.live is not None else [])
+            feed = UnitFeed(
+                view,
+                _initial_journal(view.live, name) if view.live is not None else [],
+                self.console.site_clients,
+            )
             self.console.feeds[name] = feed
             if view.live is not None:
                 self._undo.append(tee_journal(view.live, feed.on_change))

@@ -4,6 +4,9 @@ One :class:`UnitFeed` per unit runs in the console's event loop: it subscribes t
 unit's :class:`rtompc.live.view.UnitView`, turns each new frame into JSON **once** and
 hands the text to every connected browser's queue. A slow browser never slows the
 loop or the other browsers: its queue is bounded and drops its oldest message.
+Every feed also pushes a small ``unit`` event (:func:`unit_state`: mode, link, cycle) to
+the site-wide stream (``site_clients``, shared by all feeds), so a page showing one unit
+sees another unit's lost link in its unit selector.
 
 Journal changes arrive from :class:`rtompc.live.LiveParameters` (its ``journal``
 callback, chained by :func:`tee_journal`) in whatever thread submitted them and are
@@ -43,10 +46,11 @@ def _plain(value: object) -> object:
     return value
 
 
-def change_json(change: LiveChange) -> dict[str, Any]:
-    """A journal entry as the page shows it."""
+def change_json(change: LiveChange, unit: str) -> dict[str, Any]:
+    """A journal entry of ``unit`` as the page shows it."""
     return {
         "wall_time_s": change.wall_time_s,
+        "unit": unit,
         "user": change.user,
         "role": change.role.value,
         "source": change.source.value,
@@ -139,6 +143,17 @@ def frame_dict(f: Frame) -> dict[str, Any]:
     }
 
 
+def unit_state(f: Frame) -> dict[str, Any]:
+    """What the unit selector shows of a unit: its mode and link, and the cycle."""
+    return {
+        "unit": f.unit,
+        "cycle": f.cycle,
+        "mode": f.mode.value,
+        "connected": f.connected,
+        "plant_mode": f.plant_mode,
+    }
+
+
 def sse(event: str, data: str) -> str:
     """One Server-Sent Event."""
     return f"event: {event}\ndata: {data}\n\n"
@@ -170,9 +185,16 @@ class Client:
 class UnitFeed:
     """Fans one unit's frames and journal out to its browsers (console event loop only)."""
 
-    def __init__(self, view: UnitView, journal: list[dict[str, Any]] | None = None) -> None:
+    def __init__(
+        self,
+        view: UnitView,
+        journal: list[dict[str, Any]] | None = None,
+        site_clients: set[Client] | None = None,
+    ) -> None:
         self.view = view
         self.clients: set[Client] = set()
+        self.site_clients: set[Client] = site_clients if site_clients is not None else set()
+        """Browsers following every unit's state (shared by the application's feeds)."""
         self.journal: deque[dict[str, Any]] = deque(journal or (), maxlen=JOURNAL_KEPT)
         self.frames_sent = 0
         self._encoded: OrderedDict[int, str] = OrderedDict()
@@ -213,8 +235,12 @@ class UnitFeed:
         assert self._sub is not None  # noqa: S101 - set by start()
         while True:
             frame = await self._sub.get()
+            if self.site_clients:
+                state = sse("unit", json.dumps(unit_state(frame)))
+                for client in list(self.site_clients):
+                    client.put(state)
             if not self.clients:
-                continue  # nobody watching: no JSON work at all
+                continue  # nobody watching this unit: no frame JSON work at all
             try:
                 text = sse("frame", self.encoded(frame))
             except (TypeError, ValueError) as exc:
@@ -228,7 +254,7 @@ class UnitFeed:
 
     def on_change(self, change: LiveChange) -> None:
         """Journal callback (any thread): keep the entry and push it to the browsers."""
-        entry = change_json(change)
+        entry = change_json(change, self.view.name)
         loop = self._loop
         if loop is None or loop.is_closed():
             self.journal.append(entry)

@@ -1,4 +1,5 @@
-// rtompc web console: trends (uPlot), status, controls and journal of one unit at a time.
+// rtompc web console: trends (uPlot), status, controls and journal of one unit at a time;
+// the unit selector shows every unit's mode and link (a site-wide stream, /api/events).
 // Frames arrive over Server-Sent Events; writes go to /api/units/<unit>/submit with the
 // session's CSRF token; the server (LiveParameters) decides and says why it refuses.
 "use strict";
@@ -11,6 +12,7 @@
   const COLORS = { measured: "#1d4ed8", estimate: "#60a5fa", target: "#15803d",
                    low: "#dc2626", high: "#dc2626", prediction: "#f59e0b", planned: "#f59e0b" };
   let units = [], unit = null, frames = [], charts = {}, source = null, scale = 60, scaleName = "min";
+  let opening = 0;                        // the latest openUnit call (an older one gives way)
   const dirty = new Set();                // inputs the user is editing (not overwritten)
   const $ = (id) => document.getElementById(id);
   const el = (tag, attrs, text) => {
@@ -94,6 +96,7 @@
   function buildUnit() {
     const cvs = $("cvs"), mvs = $("mvs");
     cvs.textContent = ""; mvs.textContent = "";
+    dirty.clear();                          // the inputs are new (another unit may share names)
     for (const c of Object.values(charts)) c.destroy();
     charts = {};
     for (const cv of unit.cvs) {
@@ -262,32 +265,57 @@
     const tb = $("journal").tBodies[0];
     const tr = el("tr", { class: entry.outcome === "accepted" ? "accepted" : "refused" });
     const when = new Date(entry.wall_time_s * 1000).toLocaleTimeString();
-    for (const v of [when, entry.user, entry.role, entry.source, entry.key, fmt(entry.old), fmt(entry.new), entry.outcome])
+    for (const v of [when, entry.unit, entry.user, entry.role, entry.source, entry.key, fmt(entry.old), fmt(entry.new), entry.outcome])
       tr.append(el("td", {}, String(v)));
     tb.insertBefore(tr, tb.firstChild);
   }
 
   async function openUnit(name) {
+    // Switching units quickly starts several of these: each await may resume after a newer
+    // call began, so each step checks it is still the latest (else it stops, leaving no
+    // stream, frames or journal rows of another unit on the page).
+    const mine = ++opening;
+    const current = () => mine === opening;
     unit = units.find((u) => u.name === name);
-    if (source) source.close();
+    if (source) { source.close(); source = null; }
+    if (trailing !== null) { clearTimeout(trailing); trailing = null; }
+    frames = [];
     scale = unit.sample_time_s >= 30 ? 3600 : 60; scaleName = scale === 3600 ? "h" : "min";
     buildUnit();
-    const q = encodeURIComponent(name);
-    frames = await (await fetch(`/api/units/${q}/frames?last=${KEEP}`, { credentials: "same-origin" })).json();
-    render();
     $("journal").tBodies[0].textContent = "";
-    for (const e of await (await fetch(`/api/units/${q}/journal`, { credentials: "same-origin" })).json()) addJournal(e);
-    source = new EventSource(`/api/units/${q}/events`);
-    source.addEventListener("hello", () => { $("conn").textContent = "live"; $("conn").className = "badge ok"; });
-    source.addEventListener("frame", (ev) => {
+    const q = encodeURIComponent(name);
+    const got = await (await fetch(`/api/units/${q}/frames?last=${KEEP}`, { credentials: "same-origin" })).json();
+    if (!current()) return;
+    frames = got;
+    lastDraw = -1e9;
+    render();
+    const journal = await (await fetch(`/api/units/${q}/journal`, { credentials: "same-origin" })).json();
+    if (!current()) return;
+    for (const e of journal) addJournal(e);
+    const es = new EventSource(`/api/units/${q}/events`);
+    source = es;
+    es.addEventListener("hello", () => { $("conn").textContent = "live"; $("conn").className = "badge ok"; });
+    es.addEventListener("frame", (ev) => {
+      if (es !== source) return;
       const f = JSON.parse(ev.data);
+      if (f.unit !== unit.name) return;
       if (frames.length && f.cycle <= frames[frames.length - 1].cycle) return;
       frames.push(f);
       if (frames.length > KEEP) frames.splice(0, frames.length - KEEP);
       render();
     });
-    source.addEventListener("journal", (ev) => addJournal(JSON.parse(ev.data)));
-    source.onerror = () => { $("conn").textContent = "reconnecting"; $("conn").className = "badge bad"; };
+    es.addEventListener("journal", (ev) => { if (es === source) addJournal(JSON.parse(ev.data)); });
+    es.onerror = () => { if (es === source) { $("conn").textContent = "reconnecting"; $("conn").className = "badge bad"; } };
+  }
+
+  function unitState(s) {
+    // one option of the selector: the unit's name, mode and link (from /api/units, then pushed)
+    const opt = document.querySelector(`#unit option[value="${CSS.escape(s.unit)}"]`);
+    if (!opt) return;
+    const link = s.connected === false ? " - link lost" : "";
+    const text = s.mode ? `${s.unit} (${s.mode.toUpperCase()})${link}` : s.unit;
+    if (opt.textContent !== text) opt.textContent = text;
+    opt.dataset.connected = String(s.connected);
   }
 
   async function main() {
@@ -295,8 +323,10 @@
     if (r.status === 401) { window.location = "/login"; return; }
     units = (await r.json()).units;
     const sel = $("unit");
-    for (const u of units) sel.append(el("option", { value: u.name }, u.name));
+    for (const u of units) { sel.append(el("option", { value: u.name }, u.name)); if (u.state) unitState(u.state); }
     sel.addEventListener("change", () => openUnit(sel.value));
+    const site = new EventSource("/api/events");
+    site.addEventListener("unit", (ev) => unitState(JSON.parse(ev.data)));
     for (const b of document.querySelectorAll("button.mode")) {
       if (RANK[ROLE] < RANK.operator) { b.disabled = true; b.title = `needs role operator (you are ${ROLE})`; }
       b.addEventListener("click", () => submit("controller.mode_request", b.dataset.mode));

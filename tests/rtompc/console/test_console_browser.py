@@ -173,7 +173,11 @@ async def test_a_browser_without_login_gets_the_login_page(
             driver.find_element(By.ID, "login-button").click()
             msg = wait_for(
                 "the login refusal",
-                lambda: (t := driver.find_element(By.ID, "message").text) and "wrong password" in t and t,
+                lambda: (
+                    (t := driver.find_element(By.ID, "message").text)
+                    and "wrong password" in t
+                    and t
+                ),
             )
             assert "wrong password" in msg and driver.current_url == c.url + "login"
             assert not driver.get_cookie("rtompc_session")
