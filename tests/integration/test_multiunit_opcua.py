@@ -8,7 +8,8 @@
    ``link_lost`` with its targets held (log line, status, historian event); when its PLC comes
    back on the same endpoint the reactor reconnects, gets REMOTE again and takes its pending
    targets.
-3. ``rtompc run SITE.toml`` with ``[console]``: the web console lists every unit by name.
+(``rtompc run SITE.toml`` with the console and the engine namespace:
+tests/rtompc/console/test_console_site_cli.py.)
 """
 
 from __future__ import annotations
@@ -240,38 +241,3 @@ async def test_killing_one_units_plc_leaves_the_other_and_the_coordinator_runnin
         runs = {r.unit: r for r in h.runs()}
         messages = " ".join(r["message"] or "" for r in h.rows(runs["reactor"].run_id))
     assert "targets are held" in messages and "link back" in messages
-
-
-def test_rtompc_run_serves_every_unit_on_the_console(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "rtompc" / "console"))
-    from console_helpers import Http, users_file
-
-    users = users_file(tmp_path)
-    port = free_port()
-    cfg = tmp_path / "site.toml"
-    cfg.write_text(f'[console]\nusers = "{users.name}"\nbind = "127.0.0.1:{port}"\n' + site_text())
-    seen: dict[str, Any] = {}
-
-    def probe() -> None:  # while the loop runs: log in, list the units
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and "units" not in seen:
-            try:
-                client = Http(f"http://127.0.0.1:{port}")
-                client.login("viewer1", "view-pw")
-                status, _, text = client.request("GET", "/api/units")
-                if status == 200:
-                    seen["units"] = [u["name"] for u in __import__("json").loads(text)["units"]]
-            except OSError:
-                time.sleep(0.2)
-
-    import threading
-
-    t = threading.Thread(target=probe, daemon=True)
-    t.start()
-    assert main(["run", str(cfg), "--mode", "on", "--steps", "400", "--print-every", "0"]) == 0
-    t.join(5)
-    out = capsys.readouterr().out
-    assert f"console: http://127.0.0.1:{port}" in out
-    assert seen.get("units") == ["reactor", "tanks"]
