@@ -31,16 +31,30 @@ def free_endpoint() -> str:
         return f"opc.tcp://127.0.0.1:{s.getsockname()[1]}"
 
 
-def two_tanks_text(historian: str) -> str:
+def two_tanks_text(historian: str, b_transport: str = INPROCESS) -> str:
     """Two quadruple-tank units with the same signal names: ``tanks_a`` (h1 target 13 cm) and
-    ``tanks_b`` (h1 target 12 cm): a write routed to the wrong unit would be accepted there."""
+    ``tanks_b`` (h1 target 12 cm; ``b_transport``): a write routed to the wrong unit would be
+    accepted there."""
     a = TANKS.format(tanks_transport=INPROCESS).replace('name = "tanks"', 'name = "tanks_a"')
     b = (
-        TANKS.format(tanks_transport=INPROCESS)
+        TANKS.format(tanks_transport=b_transport)
         .replace('name = "tanks"', 'name = "tanks_b"')
         .replace('target = "13 cm"', 'target = "12 cm"')
     )
     return f'[historian]\npath = "{historian}"\n' + a + b
+
+
+def tanks_hil() -> tuple[HilServer, str]:
+    """A quadruple-tank HIL server on a free loopback port (lockstep, security none; not yet
+    started) and the ``[unit.transport]`` lines of a unit that controls it."""
+    endpoint = free_endpoint()
+    sim = PlantSimulator(load("quadruple_tank"), SimulatorConfig(sample_time_s=5.0))
+    hil = HilServer(sim, ServerConfig(endpoint, ClockConfig(ClockMode.LOCKSTEP)))
+    transport = (
+        f'kind = "opcua"\nendpoint = "{endpoint}"\nlockstep = true\n'
+        'security = "none"\nreconnect_max_delay_s = 0.5'
+    )
+    return hil, transport
 
 
 @dataclass
@@ -56,20 +70,18 @@ class SiteStack:
 
 @asynccontextmanager
 async def site_stack(
-    tmp: Path, *, text: str | None = None, tanks_over_opcua: bool = False
+    tmp: Path,
+    *,
+    text: str | None = None,
+    tanks_over_opcua: bool = False,
+    hil: HilServer | None = None,
 ) -> AsyncIterator[SiteStack]:
-    """The site (default: reactor + tanks of ``site_helpers``), connected, nothing run yet."""
-    hil = None
+    """The site (default: reactor + tanks of ``site_helpers``), connected, nothing run yet.
+    ``hil``: a server ``text`` connects to (started here, stopped at the end)."""
     if text is None:
         tanks = INPROCESS
         if tanks_over_opcua:
-            endpoint = free_endpoint()
-            sim = PlantSimulator(load("quadruple_tank"), SimulatorConfig(sample_time_s=5.0))
-            hil = HilServer(sim, ServerConfig(endpoint, ClockConfig(ClockMode.LOCKSTEP)))
-            tanks = (
-                f'kind = "opcua"\nendpoint = "{endpoint}"\nlockstep = true\n'
-                'security = "none"\nreconnect_max_delay_s = 0.5'
-            )
+            hil, tanks = tanks_hil()
         text = site_text(str(tmp / "site.sqlite"), tanks_transport=tanks)
     cfg = tmp / "site.toml"
     cfg.write_text(text)

@@ -1,13 +1,15 @@
 """The engine's OPC UA namespace of a two-unit site, read and written by an asyncua client over
 a real secured socket.
 
-The site: two quadruple-tank units with the same signal names (``tanks_a``, h1 target 13 cm;
-``tanks_b``, 12 cm), in-process lockstep, EKF + NMPC, live parameters journaled in one
+The site: two quadruple-tank units with the same signal names (``tanks_a``, h1 target 13 cm,
+in-process; ``tanks_b``, 12 cm, over OPC UA to a loopback HIL server), lockstep, EKF + NMPC,
+live parameters journaled in one
 historian file (:func:`tests.rtompc.site_surface_helpers.two_tanks_text`). Checked: both unit
 objects browse under ``Units`` with their CVs and MVs, EngineeringUnits and EURange; each
 unit's values are its own frame's; an operator's write to ``tanks_b``'s v1 high limit is
 accepted, journaled in ``tanks_b``'s run only and reaches ``tanks_b``'s controller at its next
-cycle, while ``tanks_a``'s live parameters, controller and journal stay as they were.
+cycle, while ``tanks_a``'s live parameters, controller and journal stay as they were; when
+``tanks_b``'s PLC goes away its ``connected`` turns false while ``tanks_a`` keeps updating.
 """
 
 from __future__ import annotations
@@ -21,15 +23,16 @@ from test_engine_namespace import _client, secure_settings
 from interfaces.engine_server import NAMESPACE_URI
 from rtompc.engine_namespace import EngineNamespace
 from rtompc.historian.journal import read_journal
-from tests.rtompc.site_surface_helpers import site_stack, two_tanks_text
+from tests.rtompc.site_surface_helpers import site_stack, tanks_hil, two_tanks_text
 
 pytestmark = [pytest.mark.opcua, pytest.mark.timeout(120)]
 
 
 async def test_both_units_browse_and_a_write_changes_only_its_unit(tmp_path: Path) -> None:
     settings, cert, key = secure_settings(tmp_path)
-    text = two_tanks_text(str(tmp_path / "site.sqlite"))
-    async with site_stack(tmp_path, text=text) as site:
+    hil, b_transport = tanks_hil()
+    text = two_tanks_text(str(tmp_path / "site.sqlite"), b_transport)
+    async with site_stack(tmp_path, text=text, hil=hil) as site:
         views = site.run.views
         a, b = site.loop("tanks_a"), site.loop("tanks_b")
         a_live, b_live = views["tanks_a"].live, views["tanks_b"].live
@@ -83,6 +86,19 @@ async def test_both_units_browse_and_a_write_changes_only_its_unit(tmp_path: Pat
                 assert await node("tanks_a.MVs.v1.high").read_value() == 10.0
             await a.run(2)
             await b.run(2)
+            # tanks_b's PLC goes away: its object says so, tanks_a carries on
+            await hil.stop()
+            await b.run(2)
+            await a.run(1)
+            async with await _client(settings.endpoint, cert, key, "view1") as viewer:
+
+                def seen(path: str):  # type: ignore[no-untyped-def]
+                    return viewer.get_node(ua.NodeId(f"Units.{path}", ns)).read_value()
+
+                assert await seen("tanks_b.Controller.connected") is False
+                assert await seen("tanks_a.Controller.connected") is True
+                assert await seen("tanks_a.Controller.cycle") == 5
+                assert await seen("tanks_b.Controller.cycle") == 8
         assert b.controller.config.mv("v1").upper == new_high
         assert all(f.mv("v1").value <= new_high + 1e-9 for f in views["tanks_b"].frames()[-1:])
         assert a.controller.config.mv("v1").upper != new_high
