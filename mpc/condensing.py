@@ -12,10 +12,9 @@ dense QP::
     s.t. lba_o - A_o m <= A_o M v <= uba_o - A_o m,   lbx_v <= v <= ubx_v
 
 where ``o`` are the other (non-gap) rows. :func:`condensed_functions` builds
-one MX function that evaluates the QP data and condenses it (forward
-recursion of the state sensitivities, sparse block products; codegen-friendly
-loops instead of a huge scalar expression) and one function that maps ``v``
-back to the new iterate and the trajectories.
+one MX function that condenses the sparse QP data (forward recursion of the
+state sensitivities, sparse block products), and one function that maps ``v`` back to the new iterate and the
+trajectories.
 """
 
 from __future__ import annotations
@@ -123,7 +122,10 @@ def condensed_functions(
 ) -> tuple[ca.Function, ca.Function]:
     """``(condense, expand)`` from the sparse QP functions of the RTI solver.
 
-    ``condense(w, P) -> (Hc, qc, Ac, lbac, ubac, lbv, ubv, M, m, T, t)``;
+    ``condense(H, q, A, lba, uba, lbx, ubx) -> (Hc, qc, Ac, lbac, ubac, lbv, ubv, M, m)``
+    takes the first seven outputs of ``qp_data`` (the solver chains the two; each can be
+    compiled on its own: the condensing expands to scalar code, ``qp_data`` holds a
+    numeric linear solve that cannot);
     ``expand(w, v, M, m, T, t, P) -> (w+, X, U, Y, f, viol, |dz|_inf)``.
     ``qp_data`` and ``post`` must be the symbolic (not compiled) functions.
     """
@@ -131,9 +133,9 @@ def condensed_functions(
     a_sp = qp_data.sparsity_out(2)
     _check_structure(ocp, lay, a_sp)
     n_nodes = len(ocp.nx_stage)
-    w = ca.MX.sym("w", ocp.nw)
-    P = ca.MX.sym("P", ocp.params.size)
-    hess, grad, a, lba, uba, lbx, ubx, tmat, tvec = qp_data(w, P)
+    ins = [ca.MX.sym(qp_data.name_out(i), qp_data.sparsity_out(i)) for i in range(7)]
+    hess, grad, a, lba, uba, lbx, ubx = ins
+    tmat_sp, n_t = qp_data.sparsity_out(7), qp_data.nnz_out(8)
     v_cols = np.concatenate(lay.u_cols) if lay.u_cols else np.zeros(0, dtype=int)
     nv = int(v_cols.size)
     v_start = np.cumsum([0] + [c.size for c in lay.u_cols])
@@ -183,17 +185,17 @@ def condensed_functions(
     lbv = lbx[v_cols.tolist()]
     ubv = ubx[v_cols.tolist()]
     condense = ca.Function(
-        "mpc_qp_condensed", [w, P],
+        "mpc_qp_condense", ins,
         [hc, ca.densify(qc), ac, ca.densify(lbac), ca.densify(ubac), ca.densify(lbv),
-         ca.densify(ubv), mmat, ca.densify(mvec), tmat, ca.densify(tvec)])
+         ca.densify(ubv), mmat, ca.densify(mvec)])
 
     ws = ca.SX.sym("w", ocp.nw)
     Ps = ca.SX.sym("P", ocp.params.size)
     vs = ca.SX.sym("v", nv)
     ms = ca.SX.sym("M", mmat.sparsity())
     mv = ca.SX.sym("m", lay.n_core)
-    tm = ca.SX.sym("T", tmat.sparsity())
-    tv = ca.SX.sym("t", tvec.numel())
+    tm = ca.SX.sym("T", tmat_sp)
+    tv = ca.SX.sym("t", n_t)
     dz = ca.mtimes(ms, vs) + mv
     outs = post(ws, dz, tm, tv, Ps)
     expand = ca.Function("mpc_post_condensed", [ws, vs, ms, mv, tm, tv, Ps],

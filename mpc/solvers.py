@@ -3,7 +3,7 @@
 - :class:`IpoptSolver`: the full NLP with IPOPT (exact Hessian), used for the
   first solve, as fallback, and as the reference.
 - :class:`RtiSolver`: Gauss-Newton SQP real-time iterations. Each iteration
-  evaluates the QP data (an SX function, optionally compiled to C) and solves
+  evaluates the QP data (optionally compiled to C, in the background) and solves
   one QP (``MpcConfig.qp_solver``): either the stage-structured QP with HPIPM,
   called directly through CasADi's conic interface (HPIPM inside an MX
   Function segfaults with casadi 3.8.2), or the QP condensed onto the node
@@ -19,20 +19,17 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import hashlib
 import io
 import logging
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import casadi as ca
 import numpy as np
@@ -43,6 +40,9 @@ from mpc.config import QpSolver
 from mpc.ocp import Ocp
 from plant_models.errors import ConfigError
 from plant_models.results import SolveStatus, status_from_ipopt
+
+if TYPE_CHECKING:
+    from mpc.stage_codegen import BackgroundCompiler
 
 log = logging.getLogger(__name__)
 
@@ -134,38 +134,6 @@ def _run_compiler(cmd: list[str], timeout_s: float) -> None:
         raise subprocess.CalledProcessError(proc.returncode, cmd, stderr=err)
 
 
-def _compile(fun: ca.Function, timeout_s: float = 900.0) -> ca.Function | None:
-    """Compile ``fun`` to a shared library (cached by source hash); None if impossible.
-
-    Large sources (robust scenario trees) are compiled without optimisation:
-    gcc's time grows steeply with the size of the one generated function.
-    """
-    cc = shutil.which("gcc") or shutil.which("cc")
-    if cc is None:
-        log.info("no C compiler found; QP data evaluated by the CasADi VM")
-        return None
-    try:
-        with tempfile.TemporaryDirectory(prefix="rtompc_mpc_") as tmp:
-            cg = ca.CodeGenerator(f"{fun.name()}.c", {"with_header": False})
-            cg.add(fun)
-            c_path = Path(tmp) / f"{fun.name()}.c"
-            cg.generate(str(tmp) + os.sep)
-            source = c_path.read_bytes()
-            flags = ["-O1" if len(source) < 4_000_000 else "-O0", "-fPIC", "-shared"]
-            key = hashlib.sha256(source + " ".join([cc, *flags]).encode()).hexdigest()[:24]
-            cache = _cache_dir()
-            cache.mkdir(parents=True, exist_ok=True)
-            so_path = cache / f"{fun.name()}_{key}.so"
-            if not so_path.exists():
-                part = cache / f"{so_path.name}.{os.getpid()}.part"
-                _run_compiler([cc, *flags, str(c_path), "-o", str(part)], timeout_s)
-                os.replace(part, so_path)
-        return ca.external(fun.name(), str(so_path))
-    except (OSError, subprocess.SubprocessError, RuntimeError) as exc:
-        log.warning("code generation failed (%s); using the CasADi VM", exc)
-        return None
-
-
 def _symbolic_bounds(ocp: Ocp) -> tuple[ca.SX, ca.SX]:
     """lbw, ubw as expressions of P (the initial state and previous input are in P)."""
     lbw = ca.SX(ca.DM(ocp.lbw))
@@ -183,7 +151,57 @@ def _symbolic_bounds(ocp: Ocp) -> tuple[ca.SX, ca.SX]:
     return lbw, ubw
 
 
-def _condensed_qp_data(ocp: Ocp) -> tuple[ca.Function, ca.Function, NDArray[np.int64]]:
+def _colloc_elimination(
+    ocp: Ocp, g: ca.SX, jg: ca.SX, gz: ca.SX, rows_col: list[int], cols_col: list[int],
+) -> tuple[list[ca.SX], Any] | None:
+    """Pieces of the numeric collocation elimination, or None when the blocks are coupled.
+
+    Returns the SX expressions ``[RC, RHS]`` (all collocation blocks' Jacobians as one
+    block-diagonal matrix, and per block its right-hand sides ``[dg/dz_used | g]`` packed
+    side by side into a ``n_col x (k + 1)`` matrix) and a builder that turns their MX
+    counterparts into ``(T, t)`` by one sparse QR solve (numerically, at run time)."""
+    rc = jg[rows_col, cols_col]
+    blocks = ocp.colloc_blocks
+    starts = np.cumsum([0] + [len(r) for r, _ in blocks])
+    owner = np.repeat(np.arange(len(blocks)), np.diff(starts))
+    rr, cc = (np.array(v, dtype=int) for v in rc.sparsity().get_triplet())
+    if rr.size and np.any(owner[rr] != owner[cc]):
+        return None
+    used = [sorted(set(gz[r.tolist(), :].sparsity().get_col())) for r, _ in blocks]
+    width = max((len(u) for u in used), default=0)
+    rhs = ca.SX.zeros(int(starts[-1]), width + 1)
+    for b, (rows, _) in enumerate(blocks):
+        rl = rows.tolist()
+        sl = slice(int(starts[b]), int(starts[b + 1]))
+        if used[b]:
+            rhs[sl, : len(used[b])] = ca.densify(gz[rl, used[b]])
+        rhs[sl, width] = g[rl]
+    # T's pattern (block rows x used columns) and where its nonzeros sit in the dense RHS
+    tr, tc, src = [], [], []
+    n_rows = int(starts[-1])
+    for b in range(len(blocks)):
+        for j, col in enumerate(used[b]):
+            for r in range(int(starts[b]), int(starts[b + 1])):
+                tr.append(r)
+                tc.append(col)
+                src.append(j * n_rows + r)  # column-major position in the dense solution
+    t_sp = ca.Sparsity.triplet(n_rows, int(ocp.idx_core.size), tr, tc)
+    # the triplet order is not the pattern's (column-major) order: map through it
+    lookup = {(r, c): k for k, (r, c) in enumerate(zip(tr, tc, strict=True))}
+    pr, pc = t_sp.get_triplet()
+    perm = [src[lookup[(r, c)]] for r, c in zip(pr, pc, strict=True)]
+
+    def solve(rc_mx: ca.MX, rhs_mx: ca.MX) -> tuple[ca.MX, ca.MX]:
+        sol = -ca.solve(rc_mx, rhs_mx, "qr")
+        tmat = ca.sparsity_cast(sol.nz[perm], t_sp) if perm else ca.MX(t_sp)
+        return tmat, sol[:, width]
+
+    return [rc, ca.densify(rhs)], solve
+
+
+def _condensed_qp_data(
+    ocp: Ocp, *, symbolic: bool = False
+) -> tuple[ca.Function, ca.Function, NDArray[np.int64]]:
     """Functions of the Gauss-Newton QP in the core variables, and the kept rows of g.
 
     ``qp_data(w, P) -> (H, q, A, lba, uba, lbx, ubx, T, t)`` is the QP for the
@@ -192,7 +210,12 @@ def _condensed_qp_data(ocp: Ocp) -> tuple[ca.Function, ca.Function, NDArray[np.i
     states are eliminated stage by stage: the linearised collocation equations
     give ``dc = T dz + t``, substituted into the other constraints (one Newton
     step on the collocation equations per SQP iteration, as in lifted implicit
-    integrators).
+    integrators). The blocks' linear systems are solved numerically at run time
+    (one sparse QR of the block-diagonal collocation Jacobian: ``qp_data`` is an MX
+    Function around one SX Function), not as symbolic expressions (a symbolic QR of
+    every block made the SX function 6x larger: 55,000 instead of ~9,000
+    instructions on do-mpc's CSTR). ``symbolic=True`` builds the symbolic elimination (one
+    SX function, for code generation of the whole condensed QP data).
     """
     w, P = ocp.w, ocp.P
     core = ocp.idx_core
@@ -208,42 +231,61 @@ def _condensed_qp_data(ocp: Ocp) -> tuple[ca.Function, ca.Function, NDArray[np.i
     g = ocp.g
     jg = ca.jacobian(g, w)
     gz = jg[:, core.tolist()]
-    rows_col: list[int] = []
-    if col.size == 0:
-        a_red, g_red = gz, g
-        tmat, tvec = ca.SX(0, core.size), ca.SX(0, 1)
-    else:
-        t_blocks = []
-        tt_blocks = []
-        for rows, cols in ocp.colloc_blocks:
-            rl, cl = rows.tolist(), cols.tolist()
-            rows_col += rl
-            rc = jg[rl, cl]
-            rz = gz[rl, :]
-            nzc = sorted(set(rz.sparsity().get_col()))
-            tb = ca.SX(len(rl), core.size)
-            if nzc:
-                tb[:, nzc] = -ca.solve(rc, ca.densify(rz[:, nzc]))
-            t_blocks.append(tb)
-            tt_blocks.append(-ca.solve(rc, g[rl]))
-        tmat = ca.vertcat(*t_blocks)
-        tvec = ca.vertcat(*tt_blocks)
-        other_rows = sorted(set(range(g.numel())) - set(rows_col))
-        gc = jg[:, col.tolist()]
-        a_red = gz[other_rows, :] + ca.mtimes(gc[other_rows, :], tmat)
-        g_red = g[other_rows] + ca.mtimes(gc[other_rows, :], tvec)
+    rows_col: list[int] = [i for rows, _ in ocp.colloc_blocks for i in rows.tolist()]
+    cols_col: list[int] = [i for _, cols in ocp.colloc_blocks for i in cols.tolist()]
     other = np.array(sorted(set(range(g.numel())) - set(rows_col)), dtype=int)
+    ol = other.tolist()
     lbw, ubw = _symbolic_bounds(ocp)
     z = w[core.tolist()]
-    lba = ca.DM(ocp.lbg[other]) - g_red
-    uba = ca.DM(ocp.ubg[other]) - g_red
     lbx = lbw[core.tolist()] - z
     ubx = ubw[core.tolist()] - z
-    qp_data = ca.Function("mpc_qp_data", [w, P], [hess, grad, a_red, lba, uba, lbx, ubx, tmat, tvec])
+    lbg_o, ubg_o = ca.DM(ocp.lbg[other]), ca.DM(ocp.ubg[other])
+    elim = (_colloc_elimination(ocp, g, jg, gz, rows_col, cols_col)
+            if col.size and not symbolic else None)
+    if elim is not None:
+        pieces, solve = elim
+        gc = jg[ol, col.tolist()]
+        sx = ca.Function("mpc_qp_stage_data", [w, P],
+                         [hess, grad, gz[ol, :], g[ol], gc, lbx, ubx, *pieces])
+        wm, pm = ca.MX.sym("w", w.sparsity()), ca.MX.sym("P", P.sparsity())
+        h_m, q_m, a_m, g_m, gc_m, lbx_m, ubx_m, rc_m, rhs_m = sx(wm, pm)
+        tmat_m, tvec_m = solve(rc_m, rhs_m)
+        a_red_m = a_m + ca.mtimes(gc_m, tmat_m)
+        g_red_m = g_m + ca.mtimes(gc_m, tvec_m)
+        qp_data = ca.Function(
+            "mpc_qp_data", [wm, pm],
+            [h_m, q_m, a_red_m, lbg_o - g_red_m, ubg_o - g_red_m, lbx_m, ubx_m, tmat_m, tvec_m])
+        tmat_sp, n_t = tmat_m.sparsity(), int(tvec_m.numel())
+    else:
+        if col.size == 0:
+            a_red, g_red = gz, g
+            tmat, tvec = ca.SX(0, core.size), ca.SX(0, 1)
+        else:  # coupled collocation blocks: eliminated symbolically
+            t_blocks = []
+            tt_blocks = []
+            for rows, cols in ocp.colloc_blocks:
+                rl, cl = rows.tolist(), cols.tolist()
+                rc = jg[rl, cl]
+                rz = gz[rl, :]
+                nzc = sorted(set(rz.sparsity().get_col()))
+                tb = ca.SX(len(rl), core.size)
+                if nzc:
+                    tb[:, nzc] = -ca.solve(rc, ca.densify(rz[:, nzc]))
+                t_blocks.append(tb)
+                tt_blocks.append(-ca.solve(rc, g[rl]))
+            tmat = ca.vertcat(*t_blocks)
+            tvec = ca.vertcat(*tt_blocks)
+            gc = jg[:, col.tolist()]
+            a_red = gz[ol, :] + ca.mtimes(gc[ol, :], tmat)
+            g_red = g[ol] + ca.mtimes(gc[ol, :], tvec)
+        qp_data = ca.Function("mpc_qp_data", [w, P],
+                              [hess, grad, a_red, lbg_o - g_red, ubg_o - g_red, lbx, ubx, tmat,
+                               tvec])
+        tmat_sp, n_t = tmat.sparsity(), int(tvec.numel())
 
     dz = ca.SX.sym("dz", core.size)
-    tm = ca.SX.sym("T", tmat.sparsity())
-    tv = ca.SX.sym("t", tvec.numel())
+    tm = ca.SX.sym("T", tmat_sp)
+    tv = ca.SX.sym("t", n_t)
     w_new = ca.SX(w)
     w_new[core.tolist()] = z + dz
     if col.size:
@@ -332,18 +374,46 @@ class _Buffered:
 
 def _dense_outputs(fun: ca.Function, keep_sparse: tuple[int, ...] = ()) -> ca.Function:
     """``fun`` with all outputs densified but ``keep_sparse`` (matrices passed on as nonzeros)."""
-    sx_in = fun.sx_in()
-    outs = fun.call(sx_in)
+    ins: Any = fun.mx_in() if fun.is_a("MXFunction") else fun.sx_in()
+    outs = fun.call(ins)
     outs = [o if i in keep_sparse else ca.densify(o) for i, o in enumerate(outs)]
-    return ca.Function(fun.name(), sx_in, outs)
+    return ca.Function(fun.name(), ins, outs)
+
+
+def _folded_condensing(ocp: Ocp, condense: ca.Function) -> ca.Function:
+    """``condense`` as one scalar (SX) function for code generation, with the QP data's
+    constant nonzeros (a Gauss-Newton Hessian of linear residuals, the identity blocks of the
+    gap rows, limit rows on states) folded in as numbers: gcc then sees about a third of the
+    scalar code of the fully symbolic condensing. The constants are found on the symbolic
+    form of the QP data (collocation blocks eliminated symbolically), whose patterns lie
+    inside the numeric form's; the inputs keep the numeric form's patterns."""
+    qp_sym, _, _ = _condensed_qp_data(ocp, symbolic=True)
+    sym_out = qp_sym.call(qp_sym.sx_in())
+    ins = []
+    used = []
+    for i in range(7):
+        sp = condense.sparsity_in(i)
+        arg = ca.SX.sym(condense.name_in(i), sp)
+        ins.append(arg)
+        ref = ca.project(sym_out[i], sp) if sym_out[i].shape == sp.shape else None
+        if ref is None or not sym_out[i].sparsity().is_subset(sp):
+            raise ConfigError(f"codegen: QP data output {i} has another pattern")
+        nz = [ref.nz[k] if ref.nz[k].is_constant() else arg.nz[k] for k in range(sp.nnz())]
+        used.append(ca.SX(sp, ca.vertcat(*nz)) if nz else ca.SX(sp))
+    expanded = condense.expand()
+    return ca.Function("mpc_qp_condense_c", ins, expanded.call(used))
 
 
 class RtiSolver:
     """Gauss-Newton SQP (real-time iteration): HPIPM on the stage-structured QP, or
     qpOASES on the QP condensed onto the node controls (``MpcConfig.qp_solver``).
 
-    Every Function (QP data, QP solver, update) runs through the CasADi buffer
-    API on arrays allocated once; the QP data arrays are the QP solver's inputs.
+    Every Function (QP data, condensing, QP solver, update) runs through the CasADi
+    buffer API on arrays allocated once; each Function's results are the next one's
+    inputs. With ``MpcConfig.codegen`` the QP data, condensing and update functions
+    are compiled to C in the background (:class:`mpc.stage_codegen.BackgroundCompiler`:
+    gcc budget, content cache) while the CasADi VM runs, and swapped in at the start
+    of a later step (:attr:`compiled`).
     """
 
     def __init__(self, ocp: Ocp) -> None:
@@ -354,10 +424,11 @@ class RtiSolver:
         qp_data, post, _ = _condensed_qp_data(ocp)
         qp_data = _dense_outputs(qp_data, keep_sparse=(0, 2, 7))
         post = _dense_outputs(post)
-        data, update = qp_data, post
+        update = post
+        condense: ca.Function | None = None
         if self.qp_solver is QpSolver.CONDENSED_QPOASES:
             try:
-                data, update = condensed_functions(ocp, qp_data, post)
+                condense, update = condensed_functions(ocp, qp_data, post)
             except ConfigError as exc:
                 if cfg.qp_solver is not QpSolver.AUTO:
                     raise
@@ -368,38 +439,36 @@ class RtiSolver:
                 "mpc_post_hpipm", post.sx_in(),
                 [*post.call(post.sx_in()), ca.norm_inf(post.sx_in()[1])])
         self.compiled = False
-        if cfg.codegen:
-            # The condensing is an MX function (sparse block products, fast in the VM);
-            # expanded to scalar code it compiles to ~2.5x faster C.
-            cd = _compile(data.expand() if self.qp_solver is QpSolver.CONDENSED_QPOASES else data)
-            cu = _compile(update)
-            if cd is not None and cu is not None:
-                data, update = cd, cu
-                self.compiled = True
-        self._data = _Buffered(data)
+        """True once compiled functions are in use (:attr:`compiled_functions`)."""
+        self.compiled_functions: list[str] = []
+        """Which of ``data``, ``cond``, ``update`` run as compiled C."""
+        self._data = _Buffered(qp_data)
         d = self._data.res
+        self._cond: _Buffered | None = None
         self._cold_qp: Callable[[], _Buffered] | None = None
-        if self.qp_solver is QpSolver.CONDENSED_QPOASES:
-            sp = {"h": data.sparsity_out(0), "a": data.sparsity_out(2)}
+        if condense is not None:
+            self._cond = _Buffered(condense, {i: d[i] for i in range(7)})
+            c = self._cond.res
+            sp = {"h": condense.sparsity_out(0), "a": condense.sparsity_out(2)}
             opts: dict[str, Any] = {
                 "sparse": False, "hessian_type": "posdef", "printLevel": "none",
-                "error_on_fail": False, "nWSR": max(cfg.qp_max_iter, 10 * data.nnz_out(1)),
+                "error_on_fail": False, "nWSR": max(cfg.qp_max_iter, 10 * condense.nnz_out(1)),
             }
             with _quiet_stdout():  # qpOASES prints a banner whenever a memory is created
                 qp = ca.conic("mpc_qp_condensed", "qpoases", sp, opts)
-                self._qp = _Buffered(qp, {i: d[i] for i in range(7)})
-            self._cold_qp = lambda: _Buffered(qp, {i: d[i] for i in range(7)}, res=self._qp.res)
+                self._qp = _Buffered(qp, {i: c[i] for i in range(7)})
+            self._cold_qp = lambda: _Buffered(qp, {i: c[i] for i in range(7)}, res=self._qp.res)
             self._status = _qpoases_status
             # update(w, v, M, m, T, t, P)
             self._update = _Buffered(update, {0: self._data.args[0], 1: self._qp.res[0],
-                                              2: d[7], 3: d[8], 4: d[9], 5: d[10],
+                                              2: c[7], 3: c[8], 4: d[7], 5: d[8],
                                               6: self._data.args[1]})
         else:
             n = len(ocp.nu_stage)
             nu = [v - c for v, c in zip(ocp.nu_stage, ocp.colloc_stage, strict=True)] + [0]
             ng = [v - c for v, c in zip(ocp.ng_stage[:n], ocp.colloc_stage, strict=True)] + [
                 ocp.ng_stage[n]]
-            sp = {"h": data.sparsity_out(0), "a": data.sparsity_out(2)}
+            sp = {"h": qp_data.sparsity_out(0), "a": qp_data.sparsity_out(2)}
             opts = {
                 "N": n, "nx": ocp.nx_stage, "nu": nu, "ng": ng, "inf": 1e8,
                 "error_on_fail": False,
@@ -421,22 +490,59 @@ class RtiSolver:
             # update(w, dz, T, t, P)
             self._update = _Buffered(update, {0: self._data.args[0], 1: self._qp.res[0],
                                               2: d[7], 3: d[8], 4: self._data.args[1]})
+        self._codegen: BackgroundCompiler | None = None
+        if cfg.codegen:
+            from mpc.stage_codegen import BackgroundCompiler
+
+            funs = {"update": update, "data": qp_data}
+            if condense is not None:
+                try:
+                    funs["cond"] = _folded_condensing(ocp, condense)
+                except ConfigError as exc:  # not expected: a pattern the VM chain lacks
+                    log.warning("%s; the condensing stays interpreted", exc)
+            self._codegen = BackgroundCompiler(funs, cfg.codegen_budget_s)
+
+    def wait_compiled(self, timeout: float | None = None) -> bool:
+        """Block until the background compilation is over (benchmarks, tests); True when it
+        finished (the compiled functions are swapped in at the next :meth:`solve`)."""
+        return self._codegen is None or self._codegen.wait(timeout)
+
+    def _swap_compiled(self) -> None:
+        """Put the compiled functions in place of the interpreted ones, once gcc is done:
+        the same arrays, so the chain of inputs and results stays as built."""
+        if self._codegen is None:
+            return
+        done = self._codegen.ready()
+        if done is None:
+            return
+        self._codegen = None
+        for key in ("data", "cond", "update"):
+            buf = getattr(self, f"_{key}")
+            if buf is None or key not in done:
+                continue
+            setattr(self, f"_{key}", _Buffered(done[key], dict(enumerate(buf.args)),
+                                               res=buf.res))
+            self.compiled_functions.append(key)
+        self.compiled = bool(self.compiled_functions)
+        log.info("RTI functions compiled to C: in use")
 
     def solve(self, w0: NDArray[np.float64], P: NDArray[np.float64],
               iterations: int | None = None, solver: str = "rti") -> SolveOutcome:
         """Run ``iterations`` (default ``rti_iterations``) Gauss-Newton SQP iterations from
         ``w0``, stopping early once the step is below ``rti_step_tol``; never raises."""
+        if self._codegen is not None:
+            self._swap_compiled()
         cfg = self._ocp.config
         n_iter = cfg.rti_iterations if iterations is None else iterations
-        w_in, p_in = self._data.args
+        data, cond, up = self._data, self._cond, self._update
+        w_in, p_in = data.args
         w_in[:] = w0
         p_in[:] = P
-        up = self._update
         total_iter = 0
         message = ""
         viol = 0.0
         for it in range(n_iter):
-            if self._data() != 0:
+            if data() != 0 or (cond is not None and cond() != 0):
                 return SolveOutcome(SolveStatus.NUMERICAL_ERROR, None, total_iter,
                                     "QP data evaluation failed", solver)
             flag = self._qp()
