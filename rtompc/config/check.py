@@ -73,7 +73,23 @@ def check_file(path: Path, *, connect: bool = False, timeout_s: float = 10.0) ->
         report.problems += [str(p) for p in exc.problems]
         return report
     from rtompc.config.load import is_multi_unit
+    from rtompc.config.site_scenario import is_site_scenario, load_site_scenario
 
+    if "scenario" in data and is_site_scenario(data):  # a plant-wide scenario
+        report.kind = "scenario"
+        try:
+            load_site_scenario(path)
+        except ConfigProblems as exc:
+            report.problems += [str(p) for p in exc.problems]
+            return report
+        except ConfigError as exc:
+            report.problems.append(f"{path}: {exc}")
+            return report
+        report.passed.append(
+            "plant-wide scenario: each unit's keys, units, signals, events and criteria against "
+            "its own model; [plantwide] against the units' models"
+        )
+        return report
     if is_multi_unit(data):
         return _check_site(report, path, connect=connect, timeout_s=timeout_s)
     scenario = any(k in data for k in ("scenario", "event", "fault", "criterion"))

@@ -39,6 +39,7 @@ _FAULT_KINDS = {
     "uncertain": EventKind.SENSOR_FAULT,
     "stuck": EventKind.ACTUATOR_FAULT,
     "link_loss": EventKind.COMM_FAULT,
+    "plc_stop": EventKind.COMM_FAULT,
 }
 """Fault type -> the event kind that carries it."""
 
@@ -105,7 +106,7 @@ class EventConfig(Section):
     """Ramp length or fault duration (0: a step, or a fault until the end)."""
     fault: str = ""
     """Fault type: bias, drift, freeze, value, bad, uncertain (sensor); stuck (actuator);
-    link_loss (link)."""
+    link_loss (link), plc_stop (the PLC's server down and back)."""
     magnitude: float = 0.0
     """Bias (difference), drift rate (per second) or reported value of a sensor fault."""
     mode: Mode | None = None
@@ -123,7 +124,8 @@ class FaultConfig(Section):
     t_s: Annotated[Seconds, Field(ge=0)]
     """Onset, plant seconds from the start."""
     fault: str
-    """bias, drift, freeze, value, bad, uncertain (sensor); stuck (actuator); link_loss."""
+    """bias, drift, freeze, value, bad, uncertain (sensor); stuck (actuator); link_loss,
+    plc_stop (link)."""
     signal: str = ""
     """Measured signal or MV (none for link_loss)."""
     magnitude: float = 0.0

@@ -15,6 +15,7 @@ which a controller never sees.
 from __future__ import annotations
 
 import logging
+import math
 import socket
 from typing import Protocol
 
@@ -26,7 +27,7 @@ from plant_models.errors import ConfigError, PlantIOError
 from plant_models.model import PlantModel
 from plant_models.simulation import Integrator
 from rtompc.scenarios.plant_io import ScenarioPlantIO
-from rtompc.scenarios.spec import Event, EventKind, ScenarioSpec, SensorFault
+from rtompc.scenarios.spec import CommFault, Event, EventKind, ScenarioSpec, SensorFault
 
 logger = logging.getLogger(__name__)
 
@@ -204,9 +205,11 @@ class HilBench:
                 faults.append(Fault(fk, ev.t_s, ev.signal, dur, ev.magnitude, status))
             elif ev.kind is EventKind.ACTUATOR_FAULT:
                 faults.append(Fault(FaultKind.ACTUATOR_STUCK, ev.t_s, ev.signal, dur))
-            elif ev.kind is EventKind.COMM_FAULT:
+            elif ev.kind is EventKind.COMM_FAULT and ev.fault != CommFault.PLC_STOP.value:
                 faults.append(Fault(FaultKind.DROP_CONNECTIONS, ev.t_s))
         self._profile = DisturbanceProfile(sim_plant, tuple(dist))
+        self._plc_stop: tuple[float, float] | None = None
+        self._plc_down = False
         self.sim = PlantSimulator(
             sim_plant,
             SimulatorConfig(
@@ -248,7 +251,10 @@ class HilBench:
         return y, u, d, p
 
     def plant_event(self, event: Event, t: float) -> None:
-        """Plant events are scheduled in the HIL simulator already."""
+        """Plant events are scheduled in the HIL simulator already; a PLC stop is carried out
+        here (the server goes down at the next :meth:`advance`)."""
+        if event.kind is EventKind.COMM_FAULT and event.fault == CommFault.PLC_STOP.value:
+            self._plc_stop = (t, t + event.duration_s if event.duration_s > 0 else math.inf)
 
     def update(self, t: float) -> None:
         """The HIL simulator evaluates its own ramps."""
@@ -261,10 +267,22 @@ class HilBench:
         try:
             await self.io.close()
         finally:
-            await self.server.stop()
+            if not self._plc_down:
+                await self.server.stop()
 
     async def advance(self) -> None:
-        if self.io.connected:
+        if self._plc_stop is not None and not self._plc_down:
+            logger.warning("PLC stop: HIL server %s down", self.server.config.endpoint)
+            await self.server.stop()
+            self._plc_down = True
+        await self._advance()
+        if self._plc_down and self._plc_stop is not None and self.time_s >= self._plc_stop[1]:
+            logger.warning("PLC restart: HIL server %s up again", self.server.config.endpoint)
+            await self.server.start()
+            self._plc_down, self._plc_stop = False, None
+
+    async def _advance(self) -> None:
+        if self.io.connected and not self._plc_down:
             try:
                 await self.io.advance(1)
                 return

@@ -42,7 +42,8 @@ class EventKind(Enum):
     ACTUATOR_FAULT = "actuator_fault"
     """An MV is stuck at its current value (``fault = "stuck"``) for ``duration_s``."""
     COMM_FAULT = "comm_fault"
-    """The plant link is lost (``fault = "link_loss"``) for ``duration_s``."""
+    """The plant link is lost (``fault = "link_loss"``) or its PLC stops (``"plc_stop"``) for
+    ``duration_s``."""
     MODE = "mode"
     """The runtime mode changes to ``value`` (``on``, ``shadow``, ``off``)."""
 
@@ -76,6 +77,10 @@ class CommFault(Enum):
 
     LINK_LOSS = "link_loss"
     """No reads or writes reach the plant; the plant keeps running."""
+    PLC_STOP = "plc_stop"
+    """The PLC stops for ``duration_s``: over OPC UA its HIL server goes down (sockets
+    closed, endpoint gone) and comes back on the same endpoint; in-process the link is lost.
+    The plant keeps running on the last actuator values."""
 
 
 class TransportKind(Enum):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -149,3 +150,12 @@ def test_the_reference_documents_every_site_key_and_kpi() -> None:
         assert f"`<unit>.{kpi}`" in text, kpi
     for table in TOP_KEYS:
         assert f"[{table}]" in text or f"[[{table}]]" in text, table
+
+
+def test_config_check_reads_plant_wide_scenarios(tmp_path: Path, capsys: Any) -> None:
+    from rtompc.cli import main
+
+    assert main(["config", "check", str(SHIPPED[0])]) == 0
+    bad = _write(tmp_path, '[[event]]\nt_s = 1.0\nkind = "mode"\nmode = "off"\nunit = "boiler"\n')
+    assert main(["config", "check", str(bad)]) == 2
+    assert "event[0].unit: no unit 'boiler'" in capsys.readouterr().out
