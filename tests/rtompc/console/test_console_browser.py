@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from console_browser import chromium, login, needs_browser, page_cycle, set_field, wait_for
+from console_browser import login, needs_browser, page_cycle, set_field, wait_for
 from console_helpers import PASSWORDS, console_stack
 
 from plant_models.library import load
@@ -29,13 +29,6 @@ T_R_HIGH = 140.0 + 273.15
 @pytest.fixture(scope="module")
 def cstr() -> PlantModel:
     return load("van_de_vusse", parameters="do_mpc")
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    """One Chromium for the module (starting one costs seconds on a loaded machine)."""
-    with chromium() as driver:
-        yield driver
 
 
 @contextmanager

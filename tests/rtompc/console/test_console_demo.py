@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from console_browser import chromium, login, needs_browser, page_cycle, set_field, wait_for
+from console_browser import login, needs_browser, page_cycle, set_field, wait_for
 from console_helpers import PASSWORDS, users_file
 
 from rtompc.console import ConsoleSettings
@@ -140,70 +140,69 @@ def _until_under(
         ) from None
 
 
-def test_demo_operated_through_the_page(demo: ConsoleServer, tmp_path: Path) -> None:
+def test_demo_operated_through_the_page(demo: ConsoleServer, tmp_path: Path, browser: Any) -> None:
     from selenium.webdriver.common.by import By
 
     server = demo
-    with chromium() as driver:
-        login(driver, server.url, "op1", PASSWORDS["op1"])
-        wait_for("the loop writing", lambda: _latest(server).status.write_status == "verified")
-        # SHADOW: the controller computes, nothing is written
-        driver.find_element(By.CSS_SELECTOR, "button.mode[data-mode=shadow]").click()
-        wait_for("SHADOW on the page", lambda: driver.find_element(By.ID, "mode").text == "SHADOW")
-        c0 = _latest(server).cycle
-        shadow = _cycles_after(server, c0, 3)
-        assert all(f.mode.value == "shadow" and f.status.write_status == "shadow" for f in shadow)
-        assert all(np.isnan(m.written) for f in shadow for m in f.mvs)
-        # ON again: writes resume (the plant grants REMOTE again)
-        driver.find_element(By.CSS_SELECTOR, "button.mode[data-mode=on]").click()
-        wait_for(
-            "writes verified again",
-            lambda: (
-                _latest(server).mode.value == "on"
-                and _latest(server).status.write_status == "verified"
-            ),
-            60,
-        )
-        wait_for("ON on the page", lambda: driver.find_element(By.ID, "mode").text == "ON")
-        # the operator tightens the by-product limit below where X_G runs
-        x_g = _latest(server).cv("x_g").measured
-        new_high = round(x_g - 0.008, 4)
-        assert "accepted" in set_field(driver, "cv-x_g-high", new_high)
-        c1 = _latest(server).cycle
-        frames = _until_under(server, c1, new_high)
-        assert all(f.cv("x_g").high == new_high for f in frames[1:])
-        t_r = [f.mv("t_r").value for f in frames]
-        assert t_r[-1] < t_r[0] - 0.5  # the controller cooled the reactor to get there
-        # T_R out of service: held where it is while the controller re-plans with F_B
-        box = driver.find_element(By.ID, "mv-t_r-in_service")
-        box.click()
-        wait_for("T_R out of service", lambda: not _latest(server).mv("t_r").in_service)
-        c2 = _latest(server).cycle
-        assert "accepted" in set_field(driver, "cv-x_g-high", round(new_high - 0.003, 4))
-        held = _cycles_after(server, c2, 8)
-        values = [f.mv("t_r").value for f in held[1:]]
-        assert np.ptp(values) < 1e-6, values  # T_R did not move while out of service
-        assert all(not f.mv("t_r").in_service for f in held)
-        # back in service: T_R moves again, bumpless (within its rate limit per cycle)
-        driver.find_element(By.ID, "mv-t_r-in_service").click()
-        wait_for("T_R in service", lambda: _latest(server).mv("t_r").in_service)
-        c3 = _latest(server).cycle
-        back = _cycles_after(server, c3, 8)
-        moved = np.array([values[-1]] + [f.mv("t_r").value for f in back])
-        # cycles pass between the last held frame and c3 (the page's click, the wait): the
-        # rate limit holds per cycle, over however many cycles lie between two frames
-        spans = np.diff([held[-1].cycle] + [f.cycle for f in back])
-        assert np.ptp(moved) > 0.05, moved
-        steps = np.abs(np.diff(moved))
-        assert np.all(steps <= T_R_RATE * DT * spans * 1.01 + 1e-9), (steps, spans)
-        # the page's journal lists every change, newest first
-        wait_for(
-            "six journal rows on the page",
-            lambda: len(driver.find_elements(By.CSS_SELECTOR, "#journal tbody tr")) == 6,
-        )
-        shown = [r.text for r in driver.find_elements(By.CSS_SELECTOR, "#journal tbody tr")]
-        assert "mv.t_r.in_service" in shown[0] and "controller.mode_request" in shown[-1]
-        assert page_cycle(driver) >= c3
+    driver = browser  # the shared Chromium (conftest.py)
+    login(driver, server.url, "op1", PASSWORDS["op1"])
+    wait_for("the loop writing", lambda: _latest(server).status.write_status == "verified")
+    # SHADOW: the controller computes, nothing is written
+    driver.find_element(By.CSS_SELECTOR, "button.mode[data-mode=shadow]").click()
+    wait_for("SHADOW on the page", lambda: driver.find_element(By.ID, "mode").text == "SHADOW")
+    c0 = _latest(server).cycle
+    shadow = _cycles_after(server, c0, 3)
+    assert all(f.mode.value == "shadow" and f.status.write_status == "shadow" for f in shadow)
+    assert all(np.isnan(m.written) for f in shadow for m in f.mvs)
+    # ON again: writes resume (the plant grants REMOTE again)
+    driver.find_element(By.CSS_SELECTOR, "button.mode[data-mode=on]").click()
+    wait_for(
+        "writes verified again",
+        lambda: (
+            _latest(server).mode.value == "on" and _latest(server).status.write_status == "verified"
+        ),
+        60,
+    )
+    wait_for("ON on the page", lambda: driver.find_element(By.ID, "mode").text == "ON")
+    # the operator tightens the by-product limit below where X_G runs
+    x_g = _latest(server).cv("x_g").measured
+    new_high = round(x_g - 0.008, 4)
+    assert "accepted" in set_field(driver, "cv-x_g-high", new_high)
+    c1 = _latest(server).cycle
+    frames = _until_under(server, c1, new_high)
+    assert all(f.cv("x_g").high == new_high for f in frames[1:])
+    t_r = [f.mv("t_r").value for f in frames]
+    assert t_r[-1] < t_r[0] - 0.5  # the controller cooled the reactor to get there
+    # T_R out of service: held where it is while the controller re-plans with F_B
+    box = driver.find_element(By.ID, "mv-t_r-in_service")
+    box.click()
+    wait_for("T_R out of service", lambda: not _latest(server).mv("t_r").in_service)
+    c2 = _latest(server).cycle
+    assert "accepted" in set_field(driver, "cv-x_g-high", round(new_high - 0.003, 4))
+    held = _cycles_after(server, c2, 8)
+    values = [f.mv("t_r").value for f in held[1:]]
+    assert np.ptp(values) < 1e-6, values  # T_R did not move while out of service
+    assert all(not f.mv("t_r").in_service for f in held)
+    # back in service: T_R moves again, bumpless (within its rate limit per cycle)
+    driver.find_element(By.ID, "mv-t_r-in_service").click()
+    wait_for("T_R in service", lambda: _latest(server).mv("t_r").in_service)
+    c3 = _latest(server).cycle
+    back = _cycles_after(server, c3, 8)
+    moved = np.array([values[-1]] + [f.mv("t_r").value for f in back])
+    # cycles pass between the last held frame and c3 (the page's click, the wait): the
+    # rate limit holds per cycle, over however many cycles lie between two frames
+    spans = np.diff([held[-1].cycle] + [f.cycle for f in back])
+    assert np.ptp(moved) > 0.05, moved
+    steps = np.abs(np.diff(moved))
+    assert np.all(steps <= T_R_RATE * DT * spans * 1.01 + 1e-9), (steps, spans)
+    # the page's journal lists every change, newest first
+    wait_for(
+        "six journal rows on the page",
+        lambda: len(driver.find_elements(By.CSS_SELECTOR, "#journal tbody tr")) == 6,
+    )
+    shown = [r.text for r in driver.find_elements(By.CSS_SELECTOR, "#journal tbody tr")]
+    assert "mv.t_r.in_service" in shown[0] and "controller.mode_request" in shown[-1]
+    assert page_cycle(driver) >= c3
     db = sqlite3.connect(f"file:{tmp_path / 'demo' / 'historian.sqlite'}?mode=ro", uri=True)
     try:
         rows = db.execute(

@@ -14,13 +14,13 @@ shows on its page and in the selector while the reactor keeps updating.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
-from console_browser import chromium, login, needs_browser, page_cycle, set_field, wait_for
+from console_browser import login, needs_browser, page_cycle, set_field, wait_for
 from console_helpers import PASSWORDS, users_file
 
 from rtompc.console import ConsoleSettings
@@ -30,12 +30,6 @@ from rtompc.live.frame import Frame
 from tests.rtompc.site_surface_helpers import SiteStack, js_number, site_stack
 
 pytestmark = [needs_browser, pytest.mark.opcua, pytest.mark.timeout(240)]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with chromium() as driver:
-        yield driver
 
 
 @asynccontextmanager
