@@ -172,7 +172,7 @@ def benches_from_mapping(
     if units is None:
         bench = bench_from_mapping(data, base_dir=base_dir, **overrides)
         return {bench.plant.rsplit(":", 1)[-1]: bench}
-    _check_keys(data, {"unit"}, "config")
+    _check_keys(data, {"unit", "link"}, "config")
     if not isinstance(units, list) or not units:
         raise ConfigError("unit: expected one or more [[unit]] tables")
     if overrides.get("endpoint") is not None:
@@ -200,6 +200,61 @@ def benches_from_mapping(
         endpoints[bench.server.endpoint] = name
         out[name] = bench
     return out
+
+
+@dataclass(frozen=True)
+class LinkConfig:
+    """``[[link]]`` of a multi-unit bench: a stream between two units' plants. After every
+    step of the source unit, its output's noise-free value becomes the sink unit's
+    disturbance (gas drawn, slabs passed) until the next step."""
+
+    source: tuple[str, str]
+    """(unit, output) the stream comes from."""
+    sink: tuple[str, str]
+    """(unit, disturbance) it sets."""
+
+
+def links_from_mapping(data: Mapping[str, Any], benches: Mapping[str, BenchConfig]) -> tuple[LinkConfig, ...]:
+    """The ``[[link]]`` tables (``from = "unit.output"``, ``to = "unit.disturbance"``), checked
+    against the units of ``benches`` and their plants."""
+    from plant_models.library import load
+
+    raw = data.get("link", [])
+    if not isinstance(raw, list):
+        raise ConfigError("link: expected an array of tables ([[link]])")
+    out = []
+    for i, table in enumerate(raw):
+        where = f"link[{i}]"
+        if not isinstance(table, Mapping):
+            raise ConfigError(f"{where}: expected a table")
+        _check_keys(table, {"from", "to"}, where)
+        ends = []
+        for key, group, kind in (("from", "y", "output"), ("to", "d", "disturbance")):
+            value = table.get(key)
+            unit, dot, sig = str(value).partition(".")
+            if not isinstance(value, str) or not dot or unit not in benches:
+                raise ConfigError(f"{where}.{key}: expected 'unit.{kind}' with a unit of the bench "
+                                  f"({', '.join(benches)}), got {value!r}")
+            bench = benches[unit]
+            model = load(bench.plant, **bench.plant_params)
+            if sig not in getattr(model, group):
+                raise ConfigError(f"{where}.{key}: unit {unit!r} ({model.name}) has no {kind} {sig!r}; "
+                                  f"{kind}s: {', '.join(getattr(model, group).names)}")
+            ends.append((unit, sig))
+        out.append(LinkConfig(ends[0], ends[1]))
+    return tuple(out)
+
+
+def load_links(path: str | Path) -> tuple[LinkConfig, ...]:
+    """The ``[[link]]`` tables of a bench file (none for a single-plant file)."""
+    path = Path(path)
+    data = tomllib.loads(path.read_text(encoding="utf-8"))
+    if "unit" not in data:
+        return ()
+    try:
+        return links_from_mapping(data, benches_from_mapping(data, base_dir=path.parent))
+    except EngineError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
 
 
 def load_bench(path: str | Path, **overrides: Any) -> BenchConfig:

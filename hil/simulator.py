@@ -18,7 +18,7 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -136,6 +136,10 @@ class PlantSimulator:
         )
         self._faults = FaultInjector(self.measurement_names, model.u.names, cfg.faults)
         self._x = model.resolve("x", cfg.initial_state)
+        self._linked: dict[int, float] = {}
+        """Disturbances set by another unit's plant (a stream between PLCs), by index."""
+        self.after_step: list[Callable[[PlantSimulator], None]] = []
+        """Called after every step (outside the locks): links to other units' plants."""
         self._t = 0.0
         self._k = 0
         self._lock = threading.Lock()
@@ -190,6 +194,34 @@ class PlantSimulator:
             self._base.request_mode(ControlMode(mode), self._t)
             _log.debug("mode request %s at sim time %.3f s", ControlMode(mode).name, self._t)
 
+    def link_disturbance(self, name: str, value: float) -> None:
+        """Another unit's plant sets disturbance ``name`` (a stream between units: gas drawn,
+        slabs passed); it holds until set again and overrides the disturbance profile."""
+        if name not in self.model.d:
+            raise ConfigError(
+                f"link: {self.model.name!r} has no disturbance {name!r}; disturbances: "
+                f"{', '.join(self.model.d.names)}"
+            )
+        with self._lock:
+            self._linked[self.model.d.index(name)] = float(value)
+
+    def true_output(self, name: str) -> float:
+        """Noise-free value of output ``name`` at the current state (what flows to a linked
+        unit)."""
+        with self._lock:
+            x, u, t = self._x.copy(), self._actuators.position.copy(), self._t
+        d, p = self._disturbances(t)
+        y = np.asarray(self.model.h(x, u, d, p), dtype=float).reshape(-1)
+        return float(y[self.model.y.index(name)])
+
+    def _disturbances(self, t: float) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        d, p = self._profile.values(t)
+        if self._linked:
+            d = d.copy()
+            for i, v in self._linked.items():
+                d[i] = v
+        return d, p
+
     def add_fault(self, fault: Fault) -> None:
         """Schedule a fault at run time (Python API)."""
         with self._lock:
@@ -204,6 +236,8 @@ class PlantSimulator:
             server_faults: list[Fault] = []
             for _ in range(n):
                 server_faults.extend(self._one_step())
+                for hook in self.after_step:
+                    hook(self)
             return self._snapshot if not server_faults else _with_faults(self._snapshot, server_faults)
 
     def _one_step(self) -> list[Fault]:
@@ -212,7 +246,7 @@ class PlantSimulator:
             t = self._t
             setpoints = self._base.scan(t, dt, self._actuators.position)
             positions = self._actuators.advance(setpoints, dt, self._faults.stuck())
-        d, p = self._profile.values(t)
+        d, p = self._disturbances(t)
         x_next = plant_step(self.model, self._x, positions, d, p, dt, self.config.integrator)
         noise = self._rng.standard_normal(len(self._noise)) * self._noise
         with self._lock:
@@ -224,7 +258,7 @@ class PlantSimulator:
         return started
 
     def _make_snapshot(self, noise: NDArray[np.float64] | tuple[()], started: list[Fault]) -> SimSnapshot:
-        d, p = self._profile.values(self._t)
+        d, p = self._disturbances(self._t)
         u = self._actuators.position
         y = np.asarray(self.model.h(self._x, u, d, p), dtype=float).reshape(-1)
         clean = np.concatenate([y, d])

@@ -197,12 +197,23 @@ def _steam_rate(s: Symbols, lhv: Mapping[str, float]) -> ca.SX:
     return ca.sum1(ca.vertcat(*terms)) / DH_STEAM
 
 
-def build(lhv: Mapping[str, float] | None = None) -> PlantModel:
+def build(lhv: Mapping[str, float] | None = None, furnace: str = "reduced") -> PlantModel:
     """Build the steel works by-product gas network at its nominal point.
 
     ``lhv`` overrides heating values by gas (J/m^3), e.g. ``{"bfg": 3.0e6}`` for a
     'true plant' whose gas is leaner than the model believes (modifier adaptation tests).
+    ``furnace``: ``"reduced"`` (default) holds the reheating furnace's reduced demand
+    relation and discharge temperature; ``"external"`` leaves the furnace to a unit of its
+    own (``reheating_furnace`` on its own PLC): its fuel demand is the disturbance
+    ``furnace_demand`` (W, fed by that unit's ``fuel_power``), the network must cover it
+    (output ``furnace_heat_margin`` >= 0, like the stoves), and the furnace's throughput,
+    discharge target and temperature are not signals of the network.
     """
+    if furnace not in ("reduced", "external"):
+        raise ModelError(
+            f"steel_energy: furnace: expected 'reduced' or 'external', got {furnace!r}"
+        )
+    external = furnace == "external"
     heating = {g: GASES[g]["lhv"] for g in GASES}
     for g, val in (lhv or {}).items():
         if g not in heating or not (float(val) > 0):
@@ -225,7 +236,15 @@ def build(lhv: Mapping[str, float] | None = None) -> PlantModel:
             )
             for g in HOLDERS
         ],
-        Signal("t_discharge", "K", 300.0, 1800.0, 1473.0, "slab discharge temperature (lagged)"),
+        *(
+            []
+            if external
+            else [
+                Signal(
+                    "t_discharge", "K", 300.0, 1800.0, 1473.0, "slab discharge temperature (lagged)"
+                )
+            ]
+        ),
         Signal("m_steam", "kg/s", 0.0, 400.0, 150.0, "boiler steam flow (lagged)"),
     )
     us = [
@@ -266,9 +285,22 @@ def build(lhv: Mapping[str, float] | None = None) -> PlantModel:
         ],
         Signal("stove_demand", "W", 0.0, 400e6, 100e6, "hot-stove heat demand"),
         Signal("coke_oven_demand", "W", 0.0, 400e6, 100e6, "coke-oven underfiring heat demand"),
-        Signal("furnace_throughput", "kg/s", 1.0, 200.0, 70.0, "reheating furnace throughput"),
-        Signal(
-            "discharge_target", "K", 1373.15, 1573.15, 1473.15, "slab discharge temperature target"
+        *(
+            [Signal("furnace_demand", "W", 0.0, 400e6, 100e6, "reheating furnace fuel demand")]
+            if external
+            else [
+                Signal(
+                    "furnace_throughput", "kg/s", 1.0, 200.0, 70.0, "reheating furnace throughput"
+                ),
+                Signal(
+                    "discharge_target",
+                    "K",
+                    1373.15,
+                    1573.15,
+                    1473.15,
+                    "slab discharge temperature target",
+                ),
+            ]
         ),
         Signal("steam_demand", "kg/s", 0.0, 200.0, 40.0, "process steam demand"),
         Signal("power_demand", "W", 0.0, 1e9, 180e6, "site electric power demand"),
@@ -307,8 +339,23 @@ def build(lhv: Mapping[str, float] | None = None) -> PlantModel:
             description="furnace mixing station: sum (LHV_i - LHV_min) q_i, >= 0",
         ),
         Signal("furnace_fuel_power", "W", nominal=1e8, description="fuel power to the furnace"),
-        Signal("discharge_temperature", "K", nominal=1473.0, description="slab discharge temp."),
-        Signal("discharge_error", "K", nominal=10.0, description="discharge minus target"),
+        *(
+            [
+                Signal(
+                    "furnace_heat_margin",
+                    "W",
+                    nominal=1e6,
+                    description="furnace: heat supplied minus demand",
+                )
+            ]
+            if external
+            else [
+                Signal(
+                    "discharge_temperature", "K", nominal=1473.0, description="slab discharge temp."
+                ),
+                Signal("discharge_error", "K", nominal=10.0, description="discharge minus target"),
+            ]
+        ),
         Signal("boiler_fuel_power", "W", nominal=5e8, description="fuel power to the boilers"),
         Signal("steam_flow", "kg/s", nominal=150.0, description="boiler steam output"),
         Signal("steam_margin", "kg/s", nominal=10.0, description="steam minus process demand"),
@@ -333,15 +380,16 @@ def build(lhv: Mapping[str, float] | None = None) -> PlantModel:
 
     def rhs(s: Symbols) -> dict[str, ca.SX]:
         out = {f"v_{g}": s[f"{g}_production"] - outflow(s, g) for g in HOLDERS}
+        out["m_steam"] = (_steam_rate(s, heating) - s.m_steam) / TAU_BOILER
+        if external:
+            return out
         t_ss = T_REF + (_heat(s, "furnace", heating) - Q_FIXED - s.furnace_throughput * E_SPEC) / (
             s.furnace_throughput * DE_DT
         )
         out["t_discharge"] = (t_ss - s.t_discharge) / TAU_FURNACE
-        out["m_steam"] = (_steam_rate(s, heating) - s.m_steam) / TAU_BOILER
         return out
 
     def output(s: Symbols) -> dict[str, ca.SX]:
-        t_dis = s.t_discharge
         power = W_CONDENSING * (s.m_steam - s.steam_demand) + W_BACKPRESSURE * s.steam_demand
         export = power - s.power_demand
         ng = s.ng_to_furnace + s.ng_to_boiler
@@ -353,8 +401,11 @@ def build(lhv: Mapping[str, float] | None = None) -> PlantModel:
         out["coke_ovens_lhv_margin"] = _margin(s, "coke_ovens", heating)
         out["furnace_lhv_margin"] = _margin(s, "furnace", heating)
         out["furnace_fuel_power"] = _heat(s, "furnace", heating)
-        out["discharge_temperature"] = t_dis
-        out["discharge_error"] = t_dis - s.discharge_target
+        if external:
+            out["furnace_heat_margin"] = _heat(s, "furnace", heating) - s.furnace_demand
+        else:
+            out["discharge_temperature"] = s.t_discharge
+            out["discharge_error"] = s.t_discharge - s.discharge_target
         out["boiler_fuel_power"] = _heat(s, "boiler", heating)
         out["steam_flow"] = s.m_steam
         out["steam_margin"] = s.m_steam - s.steam_demand
@@ -386,9 +437,13 @@ def build(lhv: Mapping[str, float] | None = None) -> PlantModel:
         rhs=rhs,
         output=output,
         nominal={
-            "x": {**{f"v_{g}": lv[g] for g in HOLDERS}, "t_discharge": t_dis, "m_steam": m_st},
+            "x": {
+                **{f"v_{g}": lv[g] for g in HOLDERS},
+                **({} if external else {"t_discharge": t_dis}),
+                "m_steam": m_st,
+            },
             "u": nominal_u,
-            "d": nominal_disturbances(),
+            "d": nominal_disturbances(external=external),
         },
         source="Structure: Kong et al., Applied Energy 87 (2010) 2156-2163; Zeng et al. (2018, "
         "Shougang Jingtang); Maddaloni et al. (2019, GASNET). Data: assumed typical values "
@@ -398,14 +453,19 @@ def build(lhv: Mapping[str, float] | None = None) -> PlantModel:
     )
 
 
-def nominal_disturbances() -> dict[str, float]:
-    """Nominal productions, demands and prices (SI)."""
+def nominal_disturbances(*, external: bool = False) -> dict[str, float]:
+    """Nominal productions, demands and prices (SI); ``external``: of the network whose
+    furnace is a unit of its own (its fuel demand instead of throughput and target)."""
+    furnace = (
+        {"furnace_demand": steady_furnace_demand(THROUGHPUT, T_REF)}
+        if external
+        else {"furnace_throughput": THROUGHPUT, "discharge_target": T_REF}
+    )
     return {
         **{f"{g}_production": GASES[g]["production"] for g in HOLDERS},
         "stove_demand": STOVE_DEMAND,
         "coke_oven_demand": COKE_OVEN_DEMAND,
-        "furnace_throughput": THROUGHPUT,
-        "discharge_target": T_REF,
+        **furnace,
         "steam_demand": STEAM_DEMAND,
         "power_demand": POWER_DEMAND,
         "power_price": POWER_PRICE,

@@ -8,7 +8,9 @@ can start it as a subprocess and wait for that line; ``STOPPED`` follows on
 shutdown. A multi-unit CONFIG (``[[unit]]`` tables, :func:`hil.config.load_benches`)
 serves one endpoint per unit (several PLCs, each with its own clock, watchdog,
 faults and security) from one process: it prints ``UNIT <name> <endpoint>`` per
-unit, then ``READY <endpoint> <endpoint> ...``.
+unit, then ``READY <endpoint> <endpoint> ...``. Its ``[[link]]`` tables (``from =
+"unit.output"``, ``to = "unit.disturbance"``) are streams between the units' plants:
+after every step of the source unit its output sets the sink unit's disturbance.
 
 ``rtompc hil hash-password [--iterations N]`` reads a password (prompt, or
 stdin when piped) and prints the ``password_hash`` value for the users file.
@@ -26,7 +28,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from hil.config import BenchConfig, bench_from_mapping, load_bench, load_benches
+from hil.config import (
+    BenchConfig,
+    LinkConfig,
+    bench_from_mapping,
+    load_bench,
+    load_benches,
+    load_links,
+)
 from hil.security import DEFAULT_ITERATIONS, hash_password
 from hil.server import HilServer
 from hil.simulator import PlantSimulator
@@ -101,11 +110,31 @@ def benches_from_args(args: argparse.Namespace) -> dict[str, BenchConfig]:
     return {bench.plant.rsplit(":", 1)[-1]: bench}
 
 
-async def _serve(benches: dict[str, BenchConfig]) -> None:
-    servers = [
-        HilServer(PlantSimulator(load(b.plant, **b.plant_params), b.simulator), b.server)
-        for b in benches.values()
-    ]
+def connect_links(sims: dict[str, PlantSimulator], links: tuple[LinkConfig, ...]) -> None:
+    """After every step of a link's source plant, set its sink plant's disturbance to the
+    source output's noise-free value (and once now, so the sink starts linked)."""
+    for link in links:
+        src, dst = sims[link.source[0]], sims[link.sink[0]]
+
+        def hook(
+            sim: PlantSimulator,
+            dst: PlantSimulator = dst,
+            out: str = link.source[1],
+            d: str = link.sink[1],
+        ) -> None:
+            dst.link_disturbance(d, sim.true_output(out))
+
+        src.after_step.append(hook)
+        hook(src)
+
+
+async def _serve(benches: dict[str, BenchConfig], links: tuple[LinkConfig, ...] = ()) -> None:
+    sims = {
+        name: PlantSimulator(load(b.plant, **b.plant_params), b.simulator)
+        for name, b in benches.items()
+    }
+    connect_links(sims, links)
+    servers = [HilServer(sims[name], b.server) for name, b in benches.items()]
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -147,7 +176,8 @@ def _run_serve(args: argparse.Namespace) -> int:
                 bench.simulator,
                 type(bench.server)(**{**bench.server.__dict__, "cert_dir": DEFAULT_CERT_DIR}),
             )
-    asyncio.run(_serve(benches))
+    links = load_links(args.target) if args.target.endswith(".toml") else ()
+    asyncio.run(_serve(benches, links))
     return 0
 
 

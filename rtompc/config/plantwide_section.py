@@ -154,8 +154,9 @@ class PlantwideUnit(Section):
     steady_signals: list[Name] = Field(default_factory=list)
     """Measured signals whose steadiness gates the unit's new targets (Cao & Rhinehart's
     R-statistic); empty: no gate."""
-    steady_window: int = Field(default=15, ge=5)
-    """Cycles of the unit in the steady-state test's window."""
+    steady_window: int = Field(default=15, ge=11)
+    """Cycles of the unit in the steady-state test's window (at least 11: the R-statistic's
+    filters warm up over 10 samples)."""
     steady_alpha: float = Field(default=0.01, gt=0.0, lt=0.5)
     """Significance level of the steady-state test."""
     max_rate: dict[Name, Quantity] = Field(default_factory=dict)

@@ -40,3 +40,32 @@ def test_bad_heating_value_names_the_gas() -> None:
 
     with pytest.raises(ModelError, match="lhv\\['xyz'\\]"):
         load("steel_energy", lhv={"xyz": 1.0})
+
+
+def test_external_furnace_variant_shares_the_network_and_covers_the_demand() -> None:
+    """``furnace="external"``: the furnace is a unit of its own; the network's outputs equal
+    the one-model network's at the same inputs, and the furnace heat margin is supply minus
+    the demand disturbance (issue 16, the steel site of two units)."""
+    import numpy as np
+
+    from plant_models.errors import ModelError
+
+    one, ext = load("steel_energy"), load("steel_energy", furnace="external")
+    assert "t_discharge" not in ext.x and "furnace_demand" in ext.d
+    assert "furnace_throughput" not in ext.d and "discharge_temperature" not in ext.y
+    y1 = np.asarray(one.h(one.nominal.x, one.nominal.u, one.nominal.d, one.nominal.p)).ravel()
+    demand = 90e6
+    d = ext.resolve("d", {"furnace_demand": demand})
+    y2 = np.asarray(ext.h(ext.nominal.x, ext.nominal.u, d, ext.nominal.p)).ravel()
+    for name in ext.y.names:
+        if name == "furnace_heat_margin":
+            supply = y2[ext.y.index("furnace_fuel_power")]
+            assert y2[ext.y.index(name)] == pytest.approx(supply - demand)
+        else:
+            assert y2[ext.y.index(name)] == pytest.approx(y1[one.y.index(name)], abs=1e-6)
+    f = np.asarray(ext.f(ext.nominal.x, ext.nominal.u, ext.nominal.d, ext.nominal.p)).ravel()
+    assert np.max(np.abs(f)) < 1e-6  # the nominal point is a steady state
+    nominal_demand = ext.nominal.d[ext.d.index("furnace_demand")]
+    assert nominal_demand == pytest.approx(se.steady_furnace_demand(se.THROUGHPUT, se.T_REF))
+    with pytest.raises(ModelError, match="furnace: expected 'reduced' or 'external'"):
+        load("steel_energy", furnace="inside")
