@@ -213,6 +213,10 @@ class SiteRun:
 
     def _outcome_of(self, name: str, loop: ControlLoop) -> RunOutcome:
         u = self.units[name]
+        if self.stopped_by and loop.stats.cycles == 0:
+            # stopped while starting (e.g. the operator surfaces): the loop never read its
+            # plant, so its link and handshake say nothing about how the plant was left
+            return RunOutcome(ExitCode.OK, f"{self.stopped_by}, before its first cycle")
         return decide_exit(
             on=u.mode is Mode.ON,
             connected=loop.connected,

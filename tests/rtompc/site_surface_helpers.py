@@ -21,6 +21,7 @@ from hil.server import HilServer, ServerConfig
 from hil.simulator import PlantSimulator, SimulatorConfig
 from plant_models.library import load
 from rtompc.config.load import load_site
+from rtompc.lifecycle import RunOutcome
 from rtompc.site_run import SiteRun
 from tests.rtompc.site_helpers import INPROCESS, TANKS, site_text
 
@@ -63,6 +64,13 @@ class SiteStack:
 
     run: SiteRun
     hil: HilServer | None
+    outcome: RunOutcome | None = None
+
+    async def close(self) -> RunOutcome:
+        """Hand back and close the site (once; the context manager does it otherwise)."""
+        if self.outcome is None:
+            self.outcome = await self.run.close()
+        return self.outcome
 
     def loop(self, unit: str):  # type: ignore[no-untyped-def]
         return self.run.units[unit].loop
@@ -88,11 +96,12 @@ async def site_stack(
     if hil is not None:
         await hil.start()
     run = SiteRun(load_site(cfg), print_every=0, out=lambda _line: None)
+    stack = SiteStack(run, hil)
     try:
         await run.start()
-        yield SiteStack(run, hil)
+        yield stack
     finally:
-        await run.close()
+        await stack.close()
         if hil is not None:
             await hil.stop()
 
