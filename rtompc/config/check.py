@@ -75,32 +75,25 @@ def check_file(path: Path, *, connect: bool = False, timeout_s: float = 10.0) ->
     from rtompc.config.load import is_multi_unit
     from rtompc.config.site_scenario import is_site_scenario, load_site_scenario
 
-    if "scenario" in data and is_site_scenario(data):  # a plant-wide scenario
-        report.kind = "scenario"
-        try:
-            load_site_scenario(path)
-        except ConfigProblems as exc:
-            report.problems += [str(p) for p in exc.problems]
-            return report
-        except ConfigError as exc:
-            report.problems.append(f"{path}: {exc}")
-            return report
-        report.passed.append(
-            "plant-wide scenario: each unit's keys, units, signals, events and criteria against "
-            "its own model; [plantwide] against the units' models"
-        )
-        return report
-    if is_multi_unit(data):
+    site_scenario = "scenario" in data and is_site_scenario(data)
+    if is_multi_unit(data) and not site_scenario:
         return _check_site(report, path, connect=connect, timeout_s=timeout_s)
     scenario = any(k in data for k in ("scenario", "event", "fault", "criterion"))
     report.kind = "scenario" if scenario else "app"
+    loader: Any = load_site_scenario if site_scenario else load_scenario if scenario else load_app
     try:
-        cfg = load_scenario(path) if scenario else load_app(path)
+        cfg = loader(path)
     except ConfigProblems as exc:
         report.problems += [str(p) for p in exc.problems]
         return report
     except ConfigError as exc:
         report.problems.append(f"{path}: {exc}")
+        return report
+    if site_scenario:  # every unit loaded as a scenario of its own; no stack to build here
+        report.passed.append(
+            "plant-wide scenario: each unit's keys, units, signals, events and criteria against "
+            "its own model; [plantwide] against the units' models"
+        )
         return report
     report.passed.append(
         "keys, types, units; signals, objectives, MV limits and sample times against the model"
