@@ -28,6 +28,7 @@ fell back (cold re-solve) and IPOPT runs (none: ``ipopt_fallback=False``).
 Usage::
 
     .venv/bin/python benchmarks/bench_mpc_scale.py [--case poly ...] [--steps 20] [--qp-solver piqp]
+        [--hpipm-casadi]
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ from typing import Any
 
 import numpy as np
 
-from mpc import CvSpec, MpcConfig, NmpcController
+from mpc import CvSpec, MpcConfig, NmpcController, stage_solver
 from mpc.config import Discretisation, QpSolver
 from mpc.presets import column_a_config, do_mpc_cstr_config, industrial_poly_config
 from plant_models.library import load
@@ -86,7 +87,9 @@ def _hwm_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def _peak_build(plant: str, params: dict[str, Any], cfg: MpcConfig, q: Any) -> None:
+def _peak_build(
+    plant: str, params: dict[str, Any], cfg: MpcConfig, q: Any, hpipm_c_api: bool = True
+) -> None:
     """In a fresh interpreter: build time, peak RSS increase by the build, peak RSS.
 
     The peak is reset first (``/proc/self/clear_refs``): a spawned child starts from a fork
@@ -95,6 +98,7 @@ def _peak_build(plant: str, params: dict[str, Any], cfg: MpcConfig, q: Any) -> N
         Path("/proc/self/clear_refs").write_text("5")
     except OSError:
         pass
+    stage_solver.HPIPM_C_API = hpipm_c_api
     model = load(plant, **params)
     base = _hwm_mb()
     t0 = time.perf_counter()
@@ -107,7 +111,7 @@ def build_cost(plant: str, params: dict[str, Any], cfg: MpcConfig) -> tuple[floa
     """(build seconds, peak RSS in MB of a fresh interpreter that loads the model and builds)."""
     ctx = mp.get_context("spawn")
     q = ctx.Queue()
-    p = ctx.Process(target=_peak_build, args=(plant, params, cfg, q))
+    p = ctx.Process(target=_peak_build, args=(plant, params, cfg, q, stage_solver.HPIPM_C_API))
     p.start()
     out = q.get(timeout=1800)
     p.join()
@@ -440,6 +444,12 @@ def main() -> None:
         choices=[q.value for q in QpSolver],
         help="override the cases' qp_solver (default: their own, mostly auto)",
     )
+    parser.add_argument(
+        "--hpipm-casadi",
+        action="store_true",
+        help="HPIPM through CasADi's conic interface (scenarios as one chain) instead of its C API"
+        " (a tree); for comparison",
+    )
     parser.add_argument("--png", type=Path, default=ROOT / "docs" / "img" / "nmpc_scaling.png")
     args = parser.parse_args()
     warnings.simplefilter("ignore")
@@ -448,6 +458,7 @@ def main() -> None:
     print(f"load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     chosen = args.case or CASES
     all_cases = cases(args.steps)
+    stage_solver.HPIPM_C_API = not args.hpipm_casadi
     if args.qp_solver is not None:
         for c in all_cases.values():
             c.config = replace(c.config, qp_solver=QpSolver(args.qp_solver))

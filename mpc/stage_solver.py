@@ -24,15 +24,22 @@ import numpy as np
 from numpy.typing import NDArray
 
 from mpc.config import QpSolver
+from mpc.hpipm_capi import HpipmLibraryError
 from mpc.solvers import SolveOutcome, _Buffered
 from mpc.stage_codegen import BackgroundCompiler
 from mpc.stage_condensing import StageCondenser, free_controls, resolve_stage_qp
 from mpc.stage_hpipm import HpipmStageQp
+from mpc.stage_hpipm_tree import HpipmTreeStageQp
 from mpc.stage_piqp import PIQP_ITER_FACTOR, PiqpStageQp
 from mpc.stagewise import StageProblem, eliminate_colloc
 from plant_models.results import SolveStatus
 
 log = logging.getLogger(__name__)
+
+HPIPM_C_API = True
+"""HPIPM through its C library (CasADi's copy), scenarios as HPIPM's tree QP
+(:mod:`mpc.stage_hpipm_tree`); False: CasADi's ``conic("hpipm")`` over the scenario chain
+(``benchmarks/bench_mpc_scale.py --hpipm-casadi`` compares the two)."""
 
 COLD_START_ACCEPT_STEP = 1e-3
 """A cold-start SQP that has not reached ``rti_step_tol`` within its iteration limit is still
@@ -178,10 +185,10 @@ class StageRtiSolver:
             "res_m_max": 1e-7,
             "mode": "robust",
         }
-        self._hpipm: HpipmStageQp | PiqpStageQp | None = None
+        self._hpipm: HpipmStageQp | HpipmTreeStageQp | PiqpStageQp | None = None
         """The QP without the controls pinned by static bounds (hard-bound slacks after node 1),
         solved by HPIPM or (``qp_solver = "piqp"``) PIQP."""
-        self._hpipm_relaxed: HpipmStageQp | PiqpStageQp | None = None
+        self._hpipm_relaxed: HpipmStageQp | HpipmTreeStageQp | PiqpStageQp | None = None
         """The QP with every hard-bound slack free, built when first needed."""
         # dense node blocks for the condensing
         self._hs_idx = (hs_r, hs_c)
@@ -292,6 +299,8 @@ class StageRtiSolver:
         lbw[:nx] = ubw[:nx] = x0 / sp.x_scale
         lbw[nx : nx + nu] = ubw[nx : nx + nu] = u_prev / sp.u_scale
         z = np.clip(it.z, lbw, ubw)
+        if isinstance(self._hpipm, HpipmTreeStageQp):  # the tree QP needs shared copies equal
+            z = self._hpipm.consistent(z)
         xc = it.xc.copy()
         pn_st, pn_tm = pn[st], pn[tm]
         da = self._dyn.args
@@ -509,20 +518,35 @@ class StageRtiSolver:
             return self._condensed(gapj, gapv, lba, uba, q, z, lbw, ubw, cond)
         if relaxed:
             if self._hpipm_relaxed is None:
-                self._hpipm_relaxed = self._hpipm_qp(self.sp.lbw != self._relax_ub(self.sp.ubw))
+                ub = self._relax_ub(self.sp.ubw)
+                self._hpipm_relaxed = self._hpipm_qp(self.sp.lbw != ub, ub)
             qp = self._hpipm_relaxed
         else:
             assert self._hpipm is not None
             qp = self._hpipm
         return qp.solve(hv, av, q, lba, uba, lbw - z, ubw - z)
 
-    def _hpipm_qp(self, free: NDArray[np.bool_]) -> HpipmStageQp | PiqpStageQp:
+    def _hpipm_qp(
+        self, free: NDArray[np.bool_], ubw: NDArray[np.float64] | None = None
+    ) -> HpipmStageQp | HpipmTreeStageQp | PiqpStageQp:
         """The structured QP over the node states and the controls ``free`` (static bounds)
-        marks: HPIPM's, or PIQP's for ``qp_solver = "piqp"``."""
+        marks: HPIPM's tree QP through its C API (CasADi's interface when the library or the
+        structure does not allow it, or :data:`HPIPM_C_API` is False), or PIQP's for
+        ``qp_solver = "piqp"``."""
         sp = self.sp
         keep = free.copy()
         for o in sp.node_offsets[:-1]:  # node states stay (HPIPM's stage layout)
             keep[o : o + sp.nxb] = True
+        if self.qp_solver is QpSolver.HPIPM and HPIPM_C_API:
+            try:
+                # complementarity to 1e-8 (HPIPM's default): at CasADi's 1e-7 the tree QP
+                # stopped 2e-4 short on a nearly flat robust-horizon-2 QP (one more iteration)
+                opts = {**self._hpipm_opts, "res_m_max": 1e-8}
+                return HpipmTreeStageQp(self, keep, sp.lbw, sp.ubw if ubw is None else ubw, opts)
+            except HpipmLibraryError as exc:
+                log.warning("HPIPM's C API unavailable (%s): CasADi's HPIPM interface", exc)
+            except ValueError as exc:
+                log.info("HPIPM tree QP not applicable (%s): CasADi's HPIPM interface", exc)
         if self.qp_solver is QpSolver.PIQP:
             return PiqpStageQp(
                 keep,

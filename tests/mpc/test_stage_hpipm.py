@@ -7,8 +7,10 @@
 - the QP step with the pinned slacks left out and the bounds as boxes equals the step of
   the full QP (every slack a column, every bound a row) on a real linearisation of do-mpc's
   industrial_poly;
-- the robust industrial_poly (9 branches) closed loop runs on it without a fallback and
-  keeps the hard bounds in the predictions.
+- the robust industrial_poly (9 branches) closed loop runs without a fallback and keeps
+  the hard bounds in the predictions (on HPIPM's tree QP, :mod:`mpc.stage_hpipm_tree`;
+  CasADi's interface, ``mpc.stage_solver.HPIPM_C_API = False``, keeps the scenarios as one
+  chain).
 """
 
 from __future__ import annotations
@@ -16,9 +18,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mpc import NmpcController
+from mpc import NmpcController, stage_solver
 from mpc.presets import industrial_poly_config
 from mpc.stage_hpipm import HpipmStageQp
+from mpc.stage_hpipm_tree import HpipmTreeStageQp
 from mpc.stage_solver import StageRtiSolver
 from mpc.stagewise import build_stage_problem
 from plant_models.library import load
@@ -29,7 +32,7 @@ def poly():
     return load("industrial_poly")
 
 
-def test_hard_bound_slacks_only_where_the_bound_is_soft(poly):
+def test_hard_bound_slacks_only_where_the_bound_is_soft(poly, monkeypatch):
     n = 20
     sp = build_stage_problem(poly, industrial_poly_config())
     s = StageRtiSolver(sp)
@@ -39,10 +42,20 @@ def test_hard_bound_slacks_only_where_the_bound_is_soft(poly):
     # from the second node on only the soft T_R row is a row; the 15 hard bound rows on
     # states are HPIPM boxes, as are the terminal node's
     assert s._hpipm.ng[:2] == [0, 16] and s._hpipm.ng[2:] == [1] * (n - 2) + [0]
+    # CasADi's interface: the 9 scenarios as one chain
+    monkeypatch.setattr(stage_solver, "HPIPM_C_API", False)
     rob = StageRtiSolver(build_stage_problem(poly, industrial_poly_config(robust=True)))
+    assert isinstance(rob._hpipm, HpipmStageQp)
     per_scenario = [3, 13] + [3] * (n - 2) + [0]
     assert rob.qp_stage_controls == per_scenario * 9
-    assert rob._hpipm is not None and set(rob._hpipm.ng[2:n]) == {0}
+    assert set(rob._hpipm.ng[2:n]) == {0}
+    # the C API: a tree, the initial move decided once, no R states or move-sharing rows
+    monkeypatch.setattr(stage_solver, "HPIPM_C_API", True)
+    tree = StageRtiSolver(build_stage_problem(poly, industrial_poly_config(robust=True)))
+    assert isinstance(tree._hpipm, HpipmTreeStageQp)
+    assert tree.qp_stage_controls == [3] + [13] * 9 + [3] * (9 * (n - 2)) + [0] * 9
+    assert tree._hpipm.tree.nx == [0] + [13] * (9 * n)  # x, u_last; the root's is measured
+    assert tree._hpipm.ng[0] == 0 and set(tree._hpipm.ng[10:]) == {0}
 
 
 def test_reduced_qp_step_equals_the_full_qp_step(poly, monkeypatch):
@@ -54,6 +67,7 @@ def test_reduced_qp_step_equals_the_full_qp_step(poly, monkeypatch):
         return solve(self, *args)
 
     monkeypatch.setattr(HpipmStageQp, "solve", capture)
+    monkeypatch.setattr(stage_solver, "HPIPM_C_API", False)
     ctrl = NmpcController(poly, industrial_poly_config())
     x = poly.nominal.x.copy()
     for k in range(3):

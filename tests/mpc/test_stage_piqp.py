@@ -15,7 +15,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from mpc import NmpcController
+from mpc import NmpcController, stage_solver
 from mpc.config import Transcription
 from mpc.presets import industrial_poly_config
 from mpc.stage_hpipm import HpipmStageQp
@@ -43,6 +43,7 @@ def _hpipm_qps(poly, robust: bool, steps: int, monkeypatch):
         return out
 
     monkeypatch.setattr(HpipmStageQp, "solve", capture)
+    monkeypatch.setattr(stage_solver, "HPIPM_C_API", False)  # CasADi's HPIPM: one chain
     ctrl = NmpcController(poly, industrial_poly_config(robust=robust))
     x = poly.nominal.x.copy()
     for k in range(steps):
