@@ -199,14 +199,20 @@ async def run_app(
                     handed = await hand_back(io, cfg.loop.on_stop, cfg.transport.mode_timeout_s)
                     print(f"hand-back ({cfg.loop.on_stop.value}): {handed}", flush=True)
                 await io.close()
-        outcome = decide_exit(
-            on=run_mode is Mode.ON,
-            connected=loop.connected,
-            in_control=loop.handshake.in_control,
-            writes=loop.write_attempts - loop.stats.write_failures,
-            write_failures=loop.stats.write_failures,
-            max_write_failure_share=cfg.loop.max_write_failure_share,
-            stopped_by=stopped_by[0] if stopped_by else "normal end",
+        outcome = (
+            # stopped while starting (e.g. the operator surfaces): the loop never read its
+            # plant, so its link and handshake say nothing about how the plant was left
+            RunOutcome(ExitCode.OK, f"{stopped_by[0]}, before its first cycle")
+            if stopped_by and loop.stats.cycles == 0
+            else decide_exit(
+                on=run_mode is Mode.ON,
+                connected=loop.connected,
+                in_control=loop.handshake.in_control,
+                writes=loop.write_attempts - loop.stats.write_failures,
+                write_failures=loop.stats.write_failures,
+                max_write_failure_share=cfg.loop.max_write_failure_share,
+                stopped_by=stopped_by[0] if stopped_by else "normal end",
+            )
         )
     finally:
         for sig in handlers:
