@@ -159,3 +159,12 @@ def test_config_check_reads_plant_wide_scenarios(tmp_path: Path, capsys: Any) ->
     bad = _write(tmp_path, '[[event]]\nt_s = 1.0\nkind = "mode"\nmode = "off"\nunit = "boiler"\n')
     assert main(["config", "check", str(bad)]) == 2
     assert "event[0].unit: no unit 'boiler'" in capsys.readouterr().out
+
+
+def test_plantwide_names_are_checked_against_the_units_models(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        '[plantwide]\n[plantwide.objective]\n"boiler.steam" = 1.0\n"tanks.c_b" = 1.0\n',
+    )
+    text = _problems(path)
+    assert "plantwide.objective" in text and "no unit 'boiler'; units: reactor, tanks" in text
