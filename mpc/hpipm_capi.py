@@ -281,6 +281,8 @@ class HpipmTree:
             idx_all[self.off_bx[i] : self.off_bx[i + 1]] = ib
         keep.append(idx_all)
         self._calls: list[tuple[Callable[..., None], tuple[Any, ...]]] = []
+        self._mask_calls: list[tuple[Callable[..., None], tuple[Any, ...]]] = []
+        self._mask_sent: NDArray[np.float64] | None = None
         self._get: list[tuple[Callable[..., None], tuple[Any, ...]]] = []
         self._build_calls(idx_all)
         self._status = ctypes.c_int(-1)
@@ -325,7 +327,13 @@ class HpipmTree:
             for name, arr, off, used in node:
                 if used:
                     fn = getattr(lib, f"d_tree_ocp_qp_set_{name}")
-                    calls.append((fn, (i, ptr(arr, int(off)), qp)))
+                    call = (fn, (i, ptr(arr, int(off)), qp))
+                    if name == "idxb":  # fixed: set once
+                        fn(*call[1])
+                    elif name.endswith("_mask"):  # set when they change
+                        self._mask_calls.append(call)
+                    else:
+                        calls.append(call)
             ux = d["ux"]
             if nu:
                 self._get.append(
@@ -340,6 +348,12 @@ class HpipmTree:
         """Hand the data arrays to HPIPM and solve; ``(status, iterations)``, ``ux`` filled."""
         for fn, args in self._calls:
             fn(*args)
+        d = self.data
+        masks = np.concatenate([d["lb_mask"], d["ub_mask"], d["lg_mask"], d["ug_mask"]])
+        if self._mask_sent is None or not np.array_equal(masks, self._mask_sent):
+            for fn, args in self._mask_calls:
+                fn(*args)
+            self._mask_sent = masks
         lib = self._lib
         lib.d_tree_ocp_qp_ipm_solve(self._qp, self._sol, self._arg, self._ws)
         lib.d_tree_ocp_qp_ipm_get_status(self._ws, ctypes.byref(self._status))

@@ -5,7 +5,7 @@
   the QP data of the closed loop equals the step of CasADi's HPIPM interface on the same
   data (the scenarios as one chain): relative 1e-6 (measured 8e-9 nominal, 4e-7 robust;
   both solve to HPIPM's 1e-8 residual tolerances); repeated solves reuse the workspace and
-  give the same step;
+  give the same step, also after a bound turns infinite and back (HPIPM's masks);
 - the iterate handed to the tree is made tree-consistent (``R`` = the moves it stores);
 - a failure (iteration limit, non-finite data, crossing bounds) comes back as a status with
   no step, never a NaN step;
@@ -96,6 +96,18 @@ def test_tree_step_equals_casadi_hpipm_step(poly, robust):
     status2, _, iters2, dz2 = qp.solve(*args)
     assert status2 is SolveStatus.SUCCESS and iters2 > 0 and dz2 is not None
     np.testing.assert_allclose(dz2, ref, atol=1e-6 * scale)
+    # a bound that turns infinite (HPIPM's masks change), then back
+    sp = stage.sp
+    col = sp.node_offsets[1] + sp.nxb  # the first predicted node's first move
+    loose = [a.copy() for a in args]
+    loose[5][col], loose[6][col] = -np.inf, np.inf
+    _, _, _, ref3 = _casadi_qp(stage).solve(*loose)
+    _, _, _, dz3 = qp.solve(*loose)
+    assert ref3 is not None and dz3 is not None
+    np.testing.assert_allclose(dz3, ref3, atol=1e-6 * np.max(np.abs(ref3)))
+    _, _, _, dz4 = qp.solve(*args)
+    assert dz4 is not None
+    np.testing.assert_allclose(dz4, ref, atol=1e-6 * scale)
 
 
 def test_iterate_is_made_tree_consistent(poly):
