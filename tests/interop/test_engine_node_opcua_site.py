@@ -5,7 +5,7 @@ with the same signal names (``tanks_a``: h1 target 13 cm, ``tanks_b``: 12 cm), i
 lockstep, EKF + NMPC, live parameters journaled in one historian file; the namespace served
 SignAndEncrypt with users. The node-opcua client (tests/interop/node/engine_client.js) logs in
 as an operator, browses ``Units`` (both unit objects), reads each unit's h1 with its
-EngineeringUnits and EURange, and writes ``tanks_b``'s v1 high limit. Checked against the
+EngineeringUnits and EURange, and writes ``tanks_b``'s v1 (MV) and h1 (CV) high limits. Checked against the
 units' frames, live parameters, controllers and journals: the write changes ``tanks_b`` only.
 """
 
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import shutil
 from pathlib import Path
 from typing import Any
@@ -89,6 +90,8 @@ async def test_node_opcua_browses_both_units_and_writes_one(endpoint: str, tmp_p
                 {"do": "write", "path": "tanks_b.MVs.v1.high", "type": "Double", "value": new_high},
                 {"do": "read", "path": "tanks_a.MVs.v1.high"},
                 {"do": "read", "path": "tanks_b.MVs.v1.high"},
+                {"do": "write", "path": "tanks_b.CVs.h1.high", "type": "Double", "value": 0.125},
+                {"do": "read", "path": "tanks_a.CVs.h1.high"},
             ]
             result = await _node(
                 {
@@ -114,13 +117,20 @@ async def test_node_opcua_browses_both_units_and_writes_one(endpoint: str, tmp_p
             assert abs(r[4]["value"] - 0.13) < 1e-9 and abs(r[5]["value"] - 0.12) < 1e-9
             assert r[6]["status"] == "Good", r[6]
             assert r[7]["value"] == 10.0 and r[8]["value"] == new_high
+            assert r[9]["status"] == "Good", r[9]
+            assert r[10]["value"] is None  # +inf (no limit) in node's JSON
             await a.run(1)
             await b.run(1)
         assert b.controller.config.mv("v1").upper == new_high
         assert views["tanks_b"].latest.mv("v1").written <= new_high + 1e-9  # type: ignore[union-attr]
         assert a.controller.config.mv("v1").upper != new_high
+        assert b.controller.config.cv("h1").upper == 0.125
+        assert a.controller.config.cv("h1").upper == math.inf
         assert {k: a_live.value(k) for k in a_live.keys()} == a_before
         hist_a, hist_b = site.run.units["tanks_a"].historian, site.run.units["tanks_b"].historian
         rows = [(r.user, r.source, r.key, r.new) for r in read_journal(hist_b, hist_b.run_id)]
-        assert rows == [("op", "opcua", "mv.v1.high", new_high)]
+        assert rows == [
+            ("op", "opcua", "mv.v1.high", new_high),
+            ("op", "opcua", "cv.h1.high", 0.125),
+        ]
         assert read_journal(hist_a, hist_a.run_id) == []

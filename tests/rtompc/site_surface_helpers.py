@@ -34,11 +34,14 @@ def free_endpoint() -> str:
 
 def two_tanks_text(historian: str, b_transport: str = INPROCESS) -> str:
     """Two quadruple-tank units with the same signal names: ``tanks_a`` (h1 target 13 cm) and
-    ``tanks_b`` (h1 target 12 cm; ``b_transport``): a write routed to the wrong unit would be
-    accepted there."""
-    a = TANKS.format(tanks_transport=INPROCESS).replace('name = "tanks"', 'name = "tanks_a"')
+    ``tanks_b`` (h1 target 12 cm; ``b_transport``), h1 soft-limited in both: a write routed to
+    the wrong unit would be accepted there."""
+    tanks = TANKS.replace(  # h1 soft-limited: operators may set its limits
+        'name = "h1"\nweight = 10.0\n', 'name = "h1"\nweight = 10.0\nl1_penalty = 100.0\n'
+    )
+    a = tanks.format(tanks_transport=INPROCESS).replace('name = "tanks"', 'name = "tanks_a"')
     b = (
-        TANKS.format(tanks_transport=b_transport)
+        tanks.format(tanks_transport=b_transport)
         .replace('name = "tanks"', 'name = "tanks_b"')
         .replace('target = "13 cm"', 'target = "12 cm"')
     )

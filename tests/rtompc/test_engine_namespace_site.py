@@ -6,14 +6,15 @@ in-process; ``tanks_b``, 12 cm, over OPC UA to a loopback HIL server), lockstep,
 live parameters journaled in one
 historian file (:func:`tests.rtompc.site_surface_helpers.two_tanks_text`). Checked: both unit
 objects browse under ``Units`` with their CVs and MVs, EngineeringUnits and EURange; each
-unit's values are its own frame's; an operator's write to ``tanks_b``'s v1 high limit is
-accepted, journaled in ``tanks_b``'s run only and reaches ``tanks_b``'s controller at its next
+unit's values are its own frame's; an operator's writes to ``tanks_b``'s h1 (CV) and v1 (MV)
+high limits are accepted, journaled in ``tanks_b``'s run only and reaches ``tanks_b``'s controller at its next
 cycle, while ``tanks_a``'s live parameters, controller and journal stay as they were; when
 ``tanks_b``'s PLC goes away its ``connected`` turns false while ``tanks_a`` keeps updating.
 """
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
@@ -84,6 +85,12 @@ async def test_both_units_browse_and_a_write_changes_only_its_unit(tmp_path: Pat
                 assert b_live.value("mv.v1.high") == new_high
                 assert await node("tanks_b.MVs.v1.high").read_value() == new_high
                 assert await node("tanks_a.MVs.v1.high").read_value() == 10.0
+                # ... and its h1 (CV) high limit, between its target and where tanks_a runs
+                h1_high = 0.125
+                dv = ua.DataValue(ua.Variant(h1_high, ua.VariantType.Double))
+                [res] = await op.write_values([node("tanks_b.CVs.h1.high")], [dv])
+                assert ua.StatusCode(res.value).is_good()
+                assert await node("tanks_a.CVs.h1.high").read_value() == math.inf
             await a.run(2)
             await b.run(2)
             # tanks_b's PLC goes away: its object says so, tanks_a carries on
@@ -102,8 +109,13 @@ async def test_both_units_browse_and_a_write_changes_only_its_unit(tmp_path: Pat
         assert b.controller.config.mv("v1").upper == new_high
         assert all(f.mv("v1").value <= new_high + 1e-9 for f in views["tanks_b"].frames()[-1:])
         assert a.controller.config.mv("v1").upper != new_high
+        assert b.controller.config.cv("h1").upper == h1_high
+        assert a.controller.config.cv("h1").upper == math.inf
         assert {k: a_live.value(k) for k in a_live.keys()} == a_before
         hist_a, hist_b = site.run.units["tanks_a"].historian, site.run.units["tanks_b"].historian
         rows_b = [(r.user, r.source, r.key, r.new) for r in read_journal(hist_b, hist_b.run_id)]
-        assert rows_b == [("op1", "opcua", "mv.v1.high", new_high)]
+        assert rows_b == [
+            ("op1", "opcua", "mv.v1.high", new_high),
+            ("op1", "opcua", "cv.h1.high", h1_high),
+        ]
         assert read_journal(hist_a, hist_a.run_id) == []
