@@ -339,3 +339,25 @@ def bench_text(
     if NETWORK in endpoints and FURNACE in endpoints:
         out += ["[[link]]", f'from = "{FURNACE}.fuel_power"', f'to = "{NETWORK}.furnace_demand"']
     return "\n".join(out) + "\n"
+
+
+EXAMPLE_ENDPOINTS = {NETWORK: "opc.tcp://127.0.0.1:4861", FURNACE: "opc.tcp://127.0.0.1:4862"}
+"""Loopback endpoints of the shipped example (security none: loopback only)."""
+
+
+def example_texts() -> dict[str, str]:
+    """``examples/steel_site/``: ``site.toml`` and ``bench.toml`` (loopback, no security;
+    the demo writes the secured ones)."""
+    how = (
+        "# Written by rtompc.steel_site_config.example_texts (a test checks they agree). Run:\n"
+        "#   rtompc hil serve examples/steel_site/bench.toml      # two PLCs, lockstep\n"
+        "#   rtompc run examples/steel_site/site.toml --steps 180  # 3 h of the network\n"
+    )
+    return {
+        "site.toml": how
+        + site_config_text(
+            {u: Endpoint(url, {}) for u, url in EXAMPLE_ENDPOINTS.items()},
+            historian="steel_site.sqlite",
+        ),
+        "bench.toml": how + bench_text(EXAMPLE_ENDPOINTS),
+    }

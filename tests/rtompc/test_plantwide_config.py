@@ -255,3 +255,26 @@ def test_bad_price_file_names_file_row_and_column(tmp_path: Path) -> None:
     with pytest.raises(ConfigProblems) as err:
         load_site(_write(tmp_path, text))
     assert "column 'steel.bfg_to_boiler' is an input" in str(err.value)
+
+
+def test_shipped_steel_site_example_is_the_generated_one_and_checks() -> None:
+    from rtompc.steel_site_config import example_texts
+
+    root = HERE.parents[1] / "examples" / "steel_site"
+    for name, text in example_texts().items():
+        assert (root / name).read_text() == text, f"regenerate examples/steel_site/{name}"
+    site = load_site(root / "site.toml")
+    pw = site.plantwide
+    assert site.names == ("steel", "furnace") and pw is not None
+    assert [(s.source, s.sink) for s in pw.stream] == [
+        ("furnace.fuel_power", "steel.furnace_demand")
+    ]
+    assert pw.limits["furnace.t_discharge"] == pytest.approx([1473.15, 1478.15])
+    # the site optimum: the furnace at its least fuel for a 1200 degC discharge, covered by the
+    # network (heat margin at its lower limit), the mixed-gas stream priced
+    res = build_rto(pw, _models(site)).solve()
+    assert res.usable
+    assert res.value("furnace.t_discharge") == pytest.approx(1473.15, abs=1e-3)
+    assert res.value("steel.furnace_heat_margin") == pytest.approx(0.0, abs=1e3)
+    assert res.value("furnace.fuel_power") < 94.888e6  # below the nominal firing's fuel
+    assert res.stream_prices["furnace_fuel"] != 0.0
