@@ -46,6 +46,16 @@ _UNIT_ONLY = ("comm_fault", "mode")
 """Event kinds without a signal: they name their unit with ``unit``."""
 
 
+class LinkSection(Section):
+    """``[[site.link]]``: one unit's plant output feeds another unit's plant disturbance (the
+    gas a furnace fires is the network's furnace demand), as ``[[link]]`` of a HIL bench."""
+
+    source: str = Field(alias="from")
+    """``"unit.output"`` the stream comes from."""
+    sink: str = Field(alias="to")
+    """``"unit.disturbance"`` it sets."""
+
+
 class SiteSection(Section):
     """``[site]``: where the units come from and how the coordinator runs."""
 
@@ -60,6 +70,9 @@ class SiteSection(Section):
     """Coordinator period, plant seconds."""
     hold_after_fallbacks: int = Field(default=3, ge=1)
     """Consecutive controller fallbacks after which the coordinator holds a unit's targets."""
+    link: list[LinkSection] = []
+    """Streams between the simulated plants (``[[site.link]]``): after every cycle of the
+    source unit its output's true value becomes the sink unit's disturbance."""
     compare_fixed_setpoints: bool = False
     """Also run the site with every unit's RTO off and report ``site.profit_fixed`` and
     ``site.profit_gain`` (doubles the run time)."""
@@ -83,8 +96,13 @@ class _Unit:
 
 
 def _raw_units(
-    data: Mapping[str, Any], site: SiteSection | None, file: Path, problems: list[Problem]
+    data: Mapping[str, Any],
+    site: SiteSection | None,
+    file: Path,
+    problems: list[Problem],
+    config: dict[str, Any],
 ) -> list[_Unit]:
+    """The units of the site config (its parsed table goes to ``config``) and of the file."""
     units: list[_Unit] = []
     if site is not None and site.config:
         cfg_path = (file.parent / site.config).resolve()
@@ -95,6 +113,7 @@ def _raw_units(
                 Problem(("site", "config"), f"cannot read the site config: {exc.problems[0]}", file)
             )
             return []
+        config.update(cfg_data, _path=cfg_path)
         raw = cfg_data.get("unit")
         if not isinstance(raw, list):
             problems.append(
@@ -201,12 +220,47 @@ def _located(p: Problem, loc: tuple[str | int, ...], file: Path, text: str, unit
     return _with_line(moved, LineIndex(text))
 
 
+def _check_links(site: SiteSection, specs: list[Any], file: Path, problems: list[Problem]) -> None:
+    plants = {s.name: library.load(s.plant.name, **dict(s.plant.params)) for s in specs}
+    for i, link in enumerate(site.link):
+        for key, end, group, kind in (
+            ("from", link.source, "y", "output"),
+            ("to", link.sink, "d", "disturbance"),
+        ):
+            unit, _, sig = end.partition(".")
+            plant = plants.get(unit)
+            if plant is None or sig not in getattr(plant, group):
+                known = ", ".join(getattr(plant, group).names) if plant is not None else ""
+                problems.append(
+                    Problem(
+                        ("site", "link", i, key),
+                        f"{end!r}: " + (f"no unit {unit!r}" if plant is None else f"no {kind}"),
+                        file,
+                        expected=f"'unit.{kind}'; "
+                        + (
+                            f"{kind}s of {unit}: {known}"
+                            if plant
+                            else f"units: {', '.join(plants)}"
+                        ),
+                    )
+                )
+
+
 def _plantwide(
-    data: Mapping[str, Any], specs: list[Any], file: Path, problems: list[Problem]
+    data: Mapping[str, Any],
+    config: Mapping[str, Any],
+    specs: list[Any],
+    file: Path,
+    problems: list[Problem],
 ) -> PlantwideSection | None:
-    """``[plantwide]`` checked against every unit's model (the controller's model: a scenario
-    unit has no separate RTO model for the site), as in a multi-unit config."""
+    """``[plantwide]`` of the file, else of the site config, checked against every unit's
+    model (the controller's model: a scenario unit has no separate RTO model for the site),
+    as in a multi-unit config."""
     raw = data.get("plantwide")
+    base, where = file.parent, file
+    if raw is None and "plantwide" in config:
+        raw, where = config["plantwide"], config["_path"]
+        base = where.parent
     if raw is None:
         return None
     models = {}
@@ -214,13 +268,11 @@ def _plantwide(
         m = library.load(spec.model.name, **dict(spec.model.params))
         models[spec.name] = m.with_nominal(p=dict(spec.model.p)) if spec.model.p else m
     try:
-        return PlantwideSection.model_validate(
-            raw, context={"site_models": models, "base": file.parent}
-        )
+        return PlantwideSection.model_validate(raw, context={"site_models": models, "base": base})
     except ValidationError as exc:
         problems.extend(
-            dataclasses.replace(p, loc=("plantwide", *p.loc))
-            for p in _problems(exc, PlantwideSection, raw, file)
+            dataclasses.replace(p, loc=("plantwide", *p.loc), file=where)
+            for p in _problems(exc, PlantwideSection, raw, where)
         )
         return None
 
@@ -260,7 +312,8 @@ def load_site_scenario(path: str | Path) -> SiteScenarioSpec:
             dataclasses.replace(p, loc=("site", *p.loc))
             for p in _problems(exc, SiteSection, data.get("site", {}), file)
         )
-    units = {u.name: u for u in _raw_units(data, site, file, problems)}
+    config: dict[str, Any] = {}
+    units = {u.name: u for u in _raw_units(data, site, file, problems, config)}
     for kind in ("event", "fault"):
         for j, raw in enumerate(data.get(kind, [])):
             u, ev, problem = _which_unit((kind, j), dict(raw), units, file)
@@ -308,7 +361,11 @@ def load_site_scenario(path: str | Path) -> SiteScenarioSpec:
             continue
         cfg._source = file
         specs.append(scenario_spec(cfg))
-    plantwide = _plantwide(data, specs, file, problems) if len(specs) == len(units) else None
+    plantwide = None
+    if len(specs) == len(units):
+        plantwide = _plantwide(data, config, specs, file, problems)
+        if site is not None:
+            _check_links(site, specs, file, problems)
     problems = [_with_line(p, index) for p in problems]
     if problems:
         raise ConfigProblems(problems, file)
@@ -325,6 +382,7 @@ def load_site_scenario(path: str | Path) -> SiteScenarioSpec:
         hold_after_fallbacks=site.hold_after_fallbacks,
         compare_fixed_setpoints=site.compare_fixed_setpoints,
         plantwide=plantwide,
+        links=tuple((lk.source, lk.sink) for lk in site.link),
     )
 
 

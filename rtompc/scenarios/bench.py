@@ -55,6 +55,9 @@ class Bench(Protocol):
     def plant_event(self, event: Event, t: float) -> None:
         """Carry out a plant-side event (disturbance, drift, fault) firing at ``t``."""
 
+    def link_disturbance(self, name: str, value: float) -> None:
+        """Another unit's plant sets disturbance ``name`` (a stream between units)."""
+
     def update(self, t: float) -> None:
         """Advance ramps to plant time ``t`` (before the cycle reads)."""
 
@@ -135,6 +138,10 @@ class InProcessBench:
             io.stick_actuator(event.signal, event.duration_s)
         elif k is EventKind.COMM_FAULT:
             io.lose_link(event.duration_s)
+
+    def link_disturbance(self, name: str, value: float) -> None:
+        """Another unit's plant sets disturbance ``name`` (a stream between units)."""
+        self.io.set_disturbance(name, value)
 
     def update(self, t: float) -> None:
         still = []
@@ -249,6 +256,10 @@ class HilBench:
         u = np.asarray(snap.actuators, dtype=float)
         y = np.asarray(self.plant.h(self.sim.state, u, d, p), dtype=float).reshape(-1)
         return y, u, d, p
+
+    def link_disturbance(self, name: str, value: float) -> None:
+        """Another unit's plant sets disturbance ``name`` (held over the profile)."""
+        self.sim.link_disturbance(name, value)
 
     def plant_event(self, event: Event, t: float) -> None:
         """Plant events are scheduled in the HIL simulator already; a PLC stop is carried out

@@ -15,7 +15,9 @@ the file is checked against that one table.
 
 With ``[plantwide]`` (an objective) the coordinator's target source is the
 plant-wide RTO (:class:`rtompc.plantwide_source.PlantwideSource`, every
-``plantwide.every_s``), fed by every unit's cycles. With ``[site]
+``plantwide.every_s``), fed by every unit's cycles. ``[[site.link]]`` streams join the simulated plants: after each
+cycle of the source unit its output's true value becomes the sink unit's disturbance.
+With ``[site]
 compare_fixed_setpoints = true`` the same site runs a second time with every RTO
 off (the units' and the plant-wide one; configured targets held):
 ``site.profit_fixed`` and ``site.profit_gain``.
@@ -70,6 +72,8 @@ async def _run_units(spec: SiteScenarioSpec, *, fixed: bool = False) -> _SiteRun
         for r in runs.values():
             await r.start()
             started.append(r)
+        for n in runs:  # the streams in force from the start
+            _streams(spec, runs, n)
         remaining = {n: r.spec.n_cycles for n, r in runs.items()}
         t_next = dict.fromkeys(runs, 0.0)
         t_coord = 0.0
@@ -82,6 +86,7 @@ async def _run_units(spec: SiteScenarioSpec, *, fixed: bool = False) -> _SiteRun
             due = [n for n in active if t_next[n] <= t + 1e-9]
             records = await asyncio.gather(*(runs[n].cycle() for n in due))
             for n, rec in zip(due, records, strict=True):
+                _streams(spec, runs, n)
                 coord.observe(n, rec)
                 held_cycles[n] += coord.units[n].targets_held
                 remaining[n] -= 1
@@ -99,7 +104,24 @@ async def _run_units(spec: SiteScenarioSpec, *, fixed: bool = False) -> _SiteRun
         }
         results[n] = r.result(extra)
     wall = time.perf_counter() - t0
-    return _SiteRun(results, _site_kpis(spec, results, coord, wall), [])
+    site = _site_kpis(spec, results, coord, wall)
+    site["targets_issued"] = float(
+        sum(d.status.value == "issued" for _, disp in source.history for d in disp.values())
+        if source is not None
+        else 0
+    )
+    return _SiteRun(results, site, [])
+
+
+def _streams(spec: SiteScenarioSpec, runs: dict[str, UnitRun], source: str) -> None:
+    """After a cycle of ``source``: its linked outputs' true values to the sink plants."""
+    for out, sink in spec.links:
+        unit, _, name = out.partition(".")
+        if unit == source:
+            y = runs[unit].bench.truth()[0]
+            value = float(y[runs[unit].bench.plant.y.index(name)])
+            to_unit, _, d = sink.partition(".")
+            runs[to_unit].bench.link_disturbance(d, value)
 
 
 def _total(results: dict[str, ScenarioResult], key: str) -> float:

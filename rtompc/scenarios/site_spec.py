@@ -31,6 +31,8 @@ SITE_KPIS: dict[str, str] = {
     "held_cycles": "unit cycles run while the coordinator held that unit's targets",
     "pending_applied": "times a unit came back and took the targets kept for it",
     "coordinator_updates": "plant-wide target updates computed by the coordinator",
+    "targets_issued": "unit targets the plant-wide RTO issued through the hand-off (a unit that "
+    "is not steady, a failed solve or hand-off issues none)",
     "units": "number of units",
     "units_failed": "units whose loop ended on an unexpected error",
     "wall_time_s": "wall time of the whole run, s",
@@ -72,6 +74,8 @@ class SiteScenarioSpec:
     """Consecutive controller fallbacks after which the coordinator holds a unit's targets."""
     compare_fixed_setpoints: bool = False
     """Also run the site with every unit's RTO off (``site.profit_fixed``, ``profit_gain``)."""
+    links: tuple[tuple[str, str], ...] = ()
+    """Streams between the simulated plants: (``unit.output``, ``unit.disturbance``)."""
     plantwide: Any = None
     """The ``[plantwide]`` section (:class:`rtompc.config.plantwide_section.PlantwideSection`)
     whose RTO sets the units' targets through the coordinator, or None."""

@@ -47,14 +47,31 @@ def _problems(path: Path) -> str:
     return str(info.value)
 
 
-def test_an_unknown_unit_is_named_with_file_line_and_the_units(tmp_path: Path) -> None:
-    path = _write(
-        tmp_path,
+BAD = {
+    "unknown unit": (
         '[[event]]\nt_s = 10.0\nkind = "disturbance_step"\nsignal = "boiler.c_in"\nvalue = 1.0\n',
-    )
-    text = _problems(path)
-    assert f"{path}:9: event[0].signal: 'boiler.c_in': no unit 'boiler'" in text
-    assert "reactor, tanks" in text
+        [":9: event[0].signal: 'boiler.c_in': no unit 'boiler'", "reactor, tanks"],
+    ),
+    "plantwide names": (
+        '[plantwide]\n[plantwide.objective]\n"boiler.steam" = 1.0\n"tanks.c_b" = 1.0\n',
+        ["plantwide.objective", "no unit 'boiler'; units: reactor, tanks"],
+    ),
+    "links": (
+        '[[site.link]]\nfrom = "tanks.h9"\nto = "reactor.c_in"\n'
+        '[[site.link]]\nfrom = "tanks.h1"\nto = "boiler.d"\n',
+        ["site.link[0].from: 'tanks.h9': no output", "h1, h2", "site.link[1].to: 'boiler.d'"],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", BAD, ids=list(BAD))
+def test_bad_site_input_is_named_with_file_line_key_and_what_exists(
+    tmp_path: Path, case: str
+) -> None:
+    body, expected = BAD[case]
+    text = _problems(_write(tmp_path, body))
+    for part in expected:
+        assert part in text, (part, text)
 
 
 def test_a_link_event_must_name_its_unit(tmp_path: Path) -> None:
@@ -159,12 +176,3 @@ def test_config_check_reads_plant_wide_scenarios(tmp_path: Path, capsys: Any) ->
     bad = _write(tmp_path, '[[event]]\nt_s = 1.0\nkind = "mode"\nmode = "off"\nunit = "boiler"\n')
     assert main(["config", "check", str(bad)]) == 2
     assert "event[0].unit: no unit 'boiler'" in capsys.readouterr().out
-
-
-def test_plantwide_names_are_checked_against_the_units_models(tmp_path: Path) -> None:
-    path = _write(
-        tmp_path,
-        '[plantwide]\n[plantwide.objective]\n"boiler.steam" = 1.0\n"tanks.c_b" = 1.0\n',
-    )
-    text = _problems(path)
-    assert "plantwide.objective" in text and "no unit 'boiler'; units: reactor, tanks" in text
