@@ -308,10 +308,10 @@ class NmpcController:
     def _targets(
         self, target: OperatingTarget | None
     ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        if target is None:  # read only (copied into the parameter vector)
+            return self._y_target, self._u_target
         y_tgt = self._y_target.copy()
         u_tgt = self._u_target.copy()
-        if target is None:
-            return y_tgt, u_tgt
         for name, val in target.y.items():
             if name not in self.model.y:
                 raise ConfigError(f"target.y[{name!r}]: model has no output {name!r}")
@@ -371,10 +371,9 @@ def _vector(
     the usual case of a finite float array (or no value and a finite default) of the right
     length: the per-step input checks cost a few microseconds instead of ~30."""
     arr = values if values is not None else default
-    if isinstance(arr, np.ndarray) and arr.shape == (len(sset),):
-        out = np.array(arr, dtype=float)
-        if np.isfinite(out).all():
-            return out
+    if isinstance(arr, np.ndarray) and arr.shape == (len(sset),) and arr.dtype == np.float64:
+        if np.isfinite(arr).all():
+            return arr.copy()
     if values is None:
         return sset.vector(default, what=what).copy()
     return sset.vector(values, default=default, what=what)

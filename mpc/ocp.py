@@ -151,6 +151,11 @@ class Ocp:
         return w[self._shift_index]
 
     @cached_property
+    def p_as_given(self) -> bool:
+        """True when P holds the step's parameters unchanged (one scenario, no overrides)."""
+        return self.n_scenarios == 1 and bool(np.isnan(self.scenario_p).all())
+
+    @cached_property
     def _shift_index(self) -> NDArray[np.int64]:
         """``shift(w) == w[_shift_index]`` (computed once)."""
         idx = np.arange(self.nw)
@@ -434,8 +439,10 @@ def parameter_vector(
     out[lay.x0] = x0
     out[lay.u_prev] = u_prev
     out[lay.d] = d
-    pmat = np.where(np.isnan(ocp.scenario_p), p[None, :], ocp.scenario_p)
-    out[lay.p] = pmat.reshape(-1)
+    if ocp.p_as_given:
+        out[lay.p] = p
+    else:
+        out[lay.p] = np.where(np.isnan(ocp.scenario_p), p[None, :], ocp.scenario_p).reshape(-1)
     out[lay.y_bias] = y_bias
     out[lay.u_bias] = u_bias
     out[lay.y_target] = y_target
