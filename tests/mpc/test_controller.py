@@ -12,6 +12,7 @@ import pytest
 from mpc_helpers import H, plant_step
 
 from mpc import CvSpec, MpcConfig, MvSpec, NmpcController, SolverKind
+from mpc.config import Discretisation
 from mpc.presets import do_mpc_cstr_config
 from plant_models.results import SolveStatus
 from plant_models.samples import OperatingTarget, StateEstimate
@@ -178,12 +179,15 @@ def test_zone_control_moves_only_into_the_zone(cstr):
 
 @pytest.mark.slow
 def test_compiled_qp_data_matches_the_casadi_vm(cstr, tmp_path, monkeypatch):
-    """C code generation (gcc, in the background) of the QP data, the condensing (with the
-    constant nonzeros folded in) and the update gives the same RTI steps as the CasADi VM."""
+    """C code generation (gcc, in the background) of the QP data (numeric collocation
+    elimination), the condensing (constant nonzeros folded in) and the update gives the same
+    RTI steps as the CasADi VM (Radau collocation, as do-mpc's CSTR)."""
     monkeypatch.setenv("RTOMPC_CACHE_DIR", str(tmp_path))
     results = []
     for codegen in (False, True):
-        ctrl = NmpcController(cstr, base_config(horizon_steps=8, codegen=codegen))
+        cfg = base_config(horizon_steps=8, codegen=codegen,
+                          discretisation=Discretisation.COLLOCATION, collocation_degree=2)
+        ctrl = NmpcController(cstr, cfg)
         assert ctrl._rti is not None and not ctrl._rti.compiled
         assert ctrl._rti.wait_compiled(600)
         x = cstr.nominal.x.copy()
