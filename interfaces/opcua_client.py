@@ -9,6 +9,15 @@ unflagged. Moves are clamped to MV and rate limits around the value the plant
 holds, written in one batch as value-only DataValues in each node's declared
 type, then read back and compared.
 
+One request per cycle for what the loop reads before it decides: a polled
+:meth:`read` also fetches the plant's mode, status text (and watchdog flag) and
+the actuator feedback in the same batched Read. The loop's calls to
+:meth:`mode`, :meth:`status_text` and :meth:`read_actuators` right after it take
+those values, each once, instead of a round trip each; any write (setpoints, a
+mode request, the heartbeat) or a new session discards what was not taken, so a
+value read after a write is always read afresh. Measured on the demo (secured
+loopback, 600x): 7 round trips per cycle became 4 (see the README).
+
 The link (detection of loss, reconnect with backoff) is
 :class:`interfaces.opcua_link.OpcUaLink`. While it is down, :meth:`read`
 returns the last values flagged ``BAD`` and :meth:`write` returns
@@ -57,6 +66,24 @@ from plant_models.samples import ControlMove, Measurement, Quality
 
 _log = logging.getLogger(__name__)
 _T = TypeVar("_T")
+
+
+_BATCHED_STATUS = ("mode", "status_text", "watchdog_tripped")
+"""Status nodes read in the same batch as the measurements (when the tag map has them)."""
+
+
+@dataclass
+class _Batched:
+    """Values read with the last measurement read, for the calls that follow it (each once)."""
+
+    session: OpcUaSession
+    """The session they were read on (a new session discards them)."""
+    status: dict[str, ua.DataValue]
+    """Status node values by name, taken (popped) by :meth:`OpcUaPlantIO.mode` etc."""
+    actuators: list[ua.DataValue] | None
+    """Actuator node values (None: not read with it, or taken)."""
+    time_s: float
+    """POSIX time of the read (for the ages of the actuator values)."""
 
 
 @dataclass(frozen=True)
@@ -113,6 +140,9 @@ class OpcUaPlantIO(PlantIO):
         caller decides: an error before writing (ON), a warning when only reading (SHADOW)."""
         self.status_codes: dict[str, int] = {}
         """OPC UA status code of each measured signal in the last read (0: Good)."""
+        self._batched: _Batched | None = None
+        self.round_trips = 0
+        """OPC UA requests sent by reads, writes and the heartbeat (not connect-time checks)."""
 
     # Properties -----------------------------------------------------------
     @property
@@ -216,7 +246,16 @@ class OpcUaPlantIO(PlantIO):
                 _log.exception("on_reconnect callback failed")
 
     async def _call(self, what: str, session: OpcUaSession, coro: Awaitable[_T]) -> _T:
+        self.round_trips += 1
         return await self._link.call(what, session, coro)
+
+    def _take(self, session: OpcUaSession, names: Sequence[str]) -> list[ua.DataValue] | None:
+        """The status values ``names`` read with the last measurement read on ``session``,
+        once (None: not all there: read them afresh)."""
+        b = self._batched
+        if b is None or b.session is not session or not all(n in b.status for n in names):
+            return None
+        return [b.status.pop(n) for n in names]
 
     def _require(self, what: str) -> OpcUaSession:
         session = self._session
@@ -279,11 +318,22 @@ class OpcUaPlantIO(PlantIO):
             return self._held()
         sim = session.status.get("sim_time")
         nodes = session.measurements + ([sim] if sim is not None else [])
+        self._batched = None
         try:
             if self._settings.read_method is ReadMethod.SUBSCRIPTION:
                 dvs: list[ua.DataValue | None] = session.latest(nodes)
             else:
-                dvs = list(await self._call("read", session, session.read(nodes)))
+                extra = [k for k in _BATCHED_STATUS if k in session.status]
+                more = [session.status[k] for k in extra] + list(session.actuators)
+                answer = list(await self._call("read", session, session.read(nodes + more)))
+                dvs = list(answer[: len(nodes)])
+                rest = answer[len(nodes) :]
+                self._batched = _Batched(
+                    session,
+                    dict(zip(extra, rest, strict=False)),
+                    rest[len(extra) :] if session.actuators else None,
+                    time.time(),
+                )
         except PlantIOError as exc:
             _log.debug("%s", exc)
             return self._held()
@@ -324,7 +374,19 @@ class OpcUaPlantIO(PlantIO):
         return await self._read_mvs(session, self._tags.setpoints, session.setpoints, "setpoints")
 
     async def _actuators(self, session: OpcUaSession) -> Measurement:
-        """Actuator values (or, without actuator tags, the setpoints' read-back)."""
+        """Actuator values (or, without actuator tags, the setpoints' read-back); those read
+        with the last measurement read when they are still there."""
+        b = self._batched
+        if b is not None and b.session is session and b.actuators is not None:
+            dvs, b.actuators = b.actuators, None
+            a = self._assess(self._tags.actuators, dvs, b.time_s)
+            return Measurement(
+                self._last.time_s,
+                self.mv_names,
+                a.values,
+                tuple(a.quality),
+                self._last.time_s - a.ages,
+            )
         tags = self._tags.actuators or self._tags.setpoints
         nodes = session.actuators or session.setpoints
         return await self._read_mvs(session, tags, nodes, "actuators")
@@ -333,6 +395,7 @@ class OpcUaPlantIO(PlantIO):
         self, session: OpcUaSession, tags: Sequence[Tag], nodes: Sequence[ua.NodeId], what: str
     ) -> Measurement:
         try:
+            self.round_trips += 1
             dvs = await asyncio.wait_for(session.read(nodes), self._settings.request_timeout_s)
         except (UaError, ConnectionError, OSError, TimeoutError) as exc:
             if is_link_error(exc):
@@ -353,6 +416,7 @@ class OpcUaPlantIO(PlantIO):
         the others of the batch count as written. :attr:`WriteResult.held` is what the plant
         holds afterwards (read-back), and becomes the reference of the next rate limits.
         """
+        self._batched = None  # what is read after a write is read afresh
         requested = move_vector(move, self.mv_names)
         reference = self._reference.copy()
         rules = self._rules
@@ -416,6 +480,7 @@ class OpcUaPlantIO(PlantIO):
         session = self._session
         if session is None or "heartbeat" not in session.status:
             return
+        self._batched = None
         try:
             code = await self._call(
                 "heartbeat", session, session.write_status("heartbeat", int(counter) % 2**32)
@@ -436,6 +501,7 @@ class OpcUaPlantIO(PlantIO):
         session = self._require("request_mode")
         if "mode_request" not in session.status:
             return PlantMode.REMOTE
+        self._batched = None
         code = await self._call(
             "mode request", session, session.write_status("mode_request", 1 if remote else 0)
         )
@@ -451,7 +517,10 @@ class OpcUaPlantIO(PlantIO):
         session = self._require("mode")
         if "mode" not in session.status:
             return PlantMode.REMOTE
-        (dv,) = await self._call("read mode", session, session.read([session.status["mode"]]))
+        taken = self._take(session, ["mode"])
+        (dv,) = taken or await self._call(
+            "read mode", session, session.read([session.status["mode"]])
+        )
         code = dv.StatusCode.value if dv.StatusCode is not None else 0
         value = dv.Value.Value if dv.Value is not None else None
         if code != 0 or value not in (0, 1):
@@ -472,7 +541,7 @@ class OpcUaPlantIO(PlantIO):
         if not names:
             return ""
         try:
-            dvs = await self._call(
+            dvs = self._take(session, names) or await self._call(
                 "read status text", session, session.read([session.status[k] for k in names])
             )
         except PlantIOError as exc:

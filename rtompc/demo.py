@@ -226,7 +226,7 @@ async def run_demo(opts: DemoOptions, stream: TextIO | None = None,
     wall = time.monotonic() - t_start
     if stream:
         stream.write("\n")
-    summary = summarise(progress, stats, wall, opts, dt)
+    summary = summarise(progress, stats, wall, opts, dt, loop.stats.breakdown())
     if opts.plots:
         plot_trends(progress, out / "demo_trends.png")
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
@@ -234,8 +234,9 @@ async def run_demo(opts: DemoOptions, stream: TextIO | None = None,
 
 
 def summarise(progress: Progress, stats: dict[str, float], wall_s: float,
-              opts: DemoOptions, dt: float = 60.0) -> dict[str, Any]:
-    """KPIs of the run."""
+              opts: DemoOptions, dt: float = 60.0,
+              breakdown: dict[str, dict[str, float]] | None = None) -> dict[str, Any]:
+    """KPIs of the run; ``breakdown``: the cycle's phases (``LoopStats.breakdown``)."""
     recs = progress.records
     profit = np.array(progress.profit)
     tail = profit[-20:]
@@ -247,6 +248,7 @@ def summarise(progress: Progress, stats: dict[str, float], wall_s: float,
         "plant": "williams_otto (HIL over OPC UA)", "rto_model": "williams_otto_2r",
         "cycles": len(recs), "plant_time_h": len(recs) * dt / 3600, "wall_time_s": wall_s,
         "speed": "lockstep" if opts.lockstep else opts.speed, "secure": opts.secure,
+        "period_ms": None if opts.lockstep else dt / opts.speed * 1e3,
         "initial_profit": float(profit[0]), "final_profit": final_profit,
         "plant_optimum_profit": PUBLISHED_OPTIMUM["profit"],
         "gap_to_optimum_pct": 100 * (PUBLISHED_OPTIMUM["profit"] - final_profit)
@@ -257,6 +259,7 @@ def summarise(progress: Progress, stats: dict[str, float], wall_s: float,
         "x_g_max": float(np.max(xg)), "x_g_limit": X_G_MAX,
         "x_g_violation_time_s": float(np.sum(np.maximum(xg - X_G_MAX - 1e-4, 0) > 0) * dt),
         **{k: v for k, v in stats.items()},
+        "cycle_breakdown_ms": breakdown or {},
     }
 
 

@@ -52,7 +52,7 @@ from rtompc.cycle import CycleRecord
 from rtompc.handshake import HandshakeSettings, RemoteHandshake
 from rtompc.live import LiveApplier, LiveParameters
 from rtompc.pacing import EngineClock, Pacer, PlantClockWatch, Tick
-from rtompc.stats import LoopStats
+from rtompc.stats import LoopStats, PhaseClock
 from rtompc.supervision import (
     ActuatorReport,
     ActuatorSupervisor,
@@ -374,6 +374,8 @@ class ControlLoop:
     async def cycle(self, tick: Tick | None = None) -> CycleRecord:
         """One control cycle; never raises for solver or link failures."""
         t0 = time.monotonic()
+        phases = PhaseClock()  # where the cycle's time goes (LoopStats.breakdown)
+        lap = phases.lap
         wall = time.time()
         events: list[str] = self._notes
         self._notes = []
@@ -381,6 +383,7 @@ class ControlLoop:
             step = self.live.begin(events)
             if step.mode is not None and step.mode is not self.settings.mode:
                 self.set_mode(step.mode)
+        lap("live")
         settings = self.settings
         on = settings.mode is Mode.ON
         period_wall = settings.sample_time_s / settings.speed
@@ -390,6 +393,7 @@ class ControlLoop:
                 "counted as overruns; re-initialising from the plant"
             )
         meas = await self.io.read()
+        lap("read")
         connected = self.io.connected
         if connected and not self.connected:
             self._follow_plant = True
@@ -429,14 +433,17 @@ class ControlLoop:
                 events.append(f"reading the plant's MVs failed: {exc}")
         u_plant = self._u_applied.copy() if self._u_applied is not None else self.model.nominal.u
         in_service = self._in_service
+        lap("plant_status")
         if self.live is not None:
             await self.live.apply_controller(self.controller, u_plant, self._sup_bounds)
             in_service = in_service & self.live.in_service()
+            lap("live")
         sup = await self._supervise_actuators(connected, u_plant, t_engine, events)
         in_service = in_service if sup is None else in_service & sup.in_service
         if sup is not None:  # out of service by supervision: hold at (track) the position
             track = (~sup.in_service) & np.isfinite(sup.u_measured)
             u_plant = np.where(track, sup.u_measured, u_plant)
+        lap("supervision")
         # the estimator predicts the last sample: with the disturbances held over it (those
         # measured a cycle ago, zero-order hold), not those measured at its end
         d_held = self._d_last.copy() if self._d_seen else None
@@ -448,6 +455,7 @@ class ControlLoop:
         )
         estimate: StateEstimate = est_result.estimate
         est_time = time.monotonic() - t_est
+        lap("estimator")
         rto_status = ""
         if (
             self.target_source is not None
@@ -467,11 +475,13 @@ class ControlLoop:
                 self.target = new_target
                 self.stats.rto_updates += 1
                 events.append("new targets from RTO")
+        lap("rto")
         nan_u = np.full(len(self.model.u), np.nan)
         result: MpcResult | None = None
         u_move: NDArray[np.float64] = nan_u
         fallback = False
         tracked = self.target if self.live is None else self.live.target(self.target)
+        lap("live")
         if settings.mode is not Mode.OFF:
             result = await asyncio.to_thread(
                 self.controller.step,
@@ -508,10 +518,12 @@ class ControlLoop:
                     f"fallback ({settings.fallback.value}): {result.status.value}: {result.message}"
                 )
         u_move = np.where(in_service, u_move, u_plant)
+        lap("nmpc")
         u_written, u_requested, u_readback = nan_u, None, None
         mv_status: tuple[str, ...] = ()
         write_status = "off" if settings.mode is Mode.OFF else "shadow"
         self._judged = False
+        beat = connected and on and in_control  # the heartbeat only while in control
         if on:
             if not connected:
                 write_status = WriteStatus.NOT_CONNECTED.value
@@ -521,9 +533,10 @@ class ControlLoop:
                 write_status = "held: too many consecutive fallbacks"
                 events.append(write_status)
             elif np.all(np.isfinite(u_move)):
-                wr = await self.io.write(
-                    ControlMove(time_s=t_engine, u=u_move, names=self.model.u.names)
-                )
+                move = ControlMove(time_s=t_engine, u=u_move, names=self.model.u.names)
+                # the heartbeat goes out beside the write (two requests in flight, one wait)
+                wr, _ = await asyncio.gather(self.io.write(move), self._beat())
+                beat = False
                 write_status = wr.status.value
                 accepted = self._accepted(wr)
                 u_written = np.where(accepted, wr.written, np.nan)
@@ -534,15 +547,17 @@ class ControlLoop:
                 self._judged = wr.status in (WriteStatus.VERIFIED, WriteStatus.MISMATCH)
             else:
                 write_status = "nothing to write"
+        lap("write")
         flags = [
             *(sup.flags if sup is not None else ()),
             *sensor_flags(getattr(est_result, "validation", None)),
             *self._limit_flags(result, sup, events),
         ]
         events.extend(self._flags.update(flags, t_engine))
-        if connected and on and in_control:
-            self._heartbeat = (self._heartbeat + 1) % 2**32
-            await self.io.heartbeat(self._heartbeat)
+        lap("bookkeeping")
+        if beat:
+            await self._beat()
+        lap("heartbeat")
         cycle_time = time.monotonic() - t0
         overrun = (not self.io.lockstep) and cycle_time > period_wall
         if overrun:
@@ -585,6 +600,7 @@ class ControlLoop:
             plant_mode=plant_mode,
             plant_status_text=plant_text,
         )
+        lap("bookkeeping")
         for ev in events:
             logger.info("cycle %d: %s", self._cycle, ev)
         if self.live is not None:
@@ -599,10 +615,17 @@ class ControlLoop:
                 self.view.publish(record, result, target=tracked)
             except Exception:  # noqa: BLE001 - a view must never stop the loop
                 logger.exception("cycle %d: publishing to the engine view failed", self._cycle)
+        lap("publish")
+        self.stats.add_phases(phases.times_s)
         self._cycle += 1
         if self.io.lockstep:
             self.clock.step(settings.sample_time_s)
         return record
+
+    async def _beat(self) -> None:
+        """The next heartbeat count to the plant."""
+        self._heartbeat = (self._heartbeat + 1) % 2**32
+        await self.io.heartbeat(self._heartbeat)
 
     def _note_solver(self, result: MpcResult, events: list[str]) -> None:
         """One line when a step needed another solver than the configured one, and when the

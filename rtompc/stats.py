@@ -13,12 +13,15 @@ keeps, in storage fixed at construction:
 
 :class:`LoopStats` is what :class:`rtompc.runtime.ControlLoop` updates each cycle;
 ``cycle_times_s``, ``solve_times_s`` and ``jitter_s`` take ``append`` like the lists
-they replace.
+they replace; ``phases`` splits the cycle into the :data:`PHASES` measured by
+:class:`PhaseClock` (``time.perf_counter`` laps), so a summary says where a cycle's
+time goes (:meth:`LoopStats.breakdown`).
 """
 
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -34,6 +37,48 @@ RELATIVE_RESOLUTION = 10 ** (1 / BINS_PER_DECADE) - 1
 """Relative width of one histogram bin."""
 _LOG_LOW = math.log10(LOW_S)
 _N_BINS = int(round((math.log10(HIGH_S) - _LOG_LOW) * BINS_PER_DECADE)) + 2
+
+
+PHASES: tuple[tuple[str, str], ...] = (
+    (
+        "read",
+        "OPC UA / plant read of the measurements (with the plant's mode, status text "
+        "and actuator feedback where the transport batches them)",
+    ),
+    (
+        "plant_status",
+        "the plant's mode and status text (REMOTE handshake) and, while following "
+        "the plant, the MV setpoints it holds",
+    ),
+    ("live", "live parameters taken and applied to the controller"),
+    ("supervision", "actuator feedback judged against the held setpoints (and re-plan)"),
+    ("estimator", "estimator update (EKF/MHE, measurement validation)"),
+    ("rto", "target source (RTO with its steady-state gate), in a worker thread"),
+    ("nmpc", "controller step in a worker thread (solve plus thread hand-over), fallback"),
+    ("write", "the write of the move with its read-back and per-MV judgement"),
+    ("heartbeat", "the heartbeat write"),
+    ("bookkeeping", "flags, events and the cycle record"),
+    ("publish", "recorders (historian queue, progress), engine view frame, event log lines"),
+)
+"""The phases of one control cycle, in order, with what each one covers."""
+
+
+class PhaseClock:
+    """Splits one cycle's wall time into phases: :meth:`lap` gives the time since the
+    previous lap (or the start) to a phase, so the phases add up to the cycle."""
+
+    __slots__ = ("_last", "times_s")
+
+    def __init__(self) -> None:
+        self._last = time.perf_counter()
+        self.times_s: dict[str, float] = {}
+        """Seconds per phase so far (a phase lapped twice adds up)."""
+
+    def lap(self, phase: str) -> None:
+        """The time since the last lap belongs to ``phase``."""
+        now = time.perf_counter()
+        self.times_s[phase] = self.times_s.get(phase, 0.0) + (now - self._last)
+        self._last = now
 
 
 class DurationStats:
@@ -130,6 +175,34 @@ class LoopStats:
     """Controller step times, s."""
     jitter_s: DurationStats = field(default_factory=DurationStats)
     """Lateness of each cycle start against its schedule, s (real-time transports)."""
+    phases: dict[str, DurationStats] = field(default_factory=dict)
+    """Per phase of the cycle (:data:`PHASES`), its wall time, s (0 in a cycle that skipped it)."""
+
+    def add_phases(self, times_s: dict[str, float]) -> None:
+        """One cycle's :attr:`PhaseClock.times_s`; a phase not in it took 0 s this cycle."""
+        for name, _ in PHASES:
+            stats = self.phases.get(name)
+            if stats is None:
+                stats = self.phases[name] = DurationStats(window=1024)
+            stats.append(times_s.get(name, 0.0))
+
+    def breakdown(self) -> dict[str, dict[str, float]]:
+        """Per phase (in cycle order): median, p95, max and mean in ms, and its share of
+        the summed mean cycle in %; empty before the first cycle."""
+        total = sum(s.mean for s in self.phases.values() if len(s)) or math.nan
+        out: dict[str, dict[str, float]] = {}
+        for name, _ in PHASES:
+            s = self.phases.get(name)
+            if s is None or not len(s):
+                continue
+            out[name] = {
+                "median_ms": s.percentile(50) * 1e3,
+                "p95_ms": s.percentile(95) * 1e3,
+                "max_ms": s.maximum * 1e3,
+                "mean_ms": s.mean * 1e3,
+                "share_pct": 100 * s.mean / total,
+            }
+        return out
 
     def summary(self) -> dict[str, float]:
         """Medians, p95 and maxima in milliseconds, and counters."""

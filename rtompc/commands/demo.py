@@ -85,8 +85,14 @@ def _run(args: argparse.Namespace) -> int:
     print(f"  X_G max        {summary['x_g_max']:8.4f}      (soft limit {summary['x_g_limit']})")
     print(f"  MPC solve      median {summary['solve_ms_median']:.1f} ms, p95 {summary['solve_ms_p95']:.1f} ms,"
           f" max {summary['solve_ms_max']:.1f} ms; cycle median {summary['cycle_ms_median']:.1f} ms")
-    print(f"  overruns {summary['overruns']}, fallbacks {summary['fallbacks']}, writes "
+    period = "" if summary["period_ms"] is None else (
+        f" (cycles longer than the period, {summary['period_ms']:.0f} ms wall at {opts.speed:g}x)")
+    print(f"  overruns {summary['overruns']}{period}, fallbacks {summary['fallbacks']}, writes "
           f"{summary['writes']}, write failures {summary['write_failures']}")
+    phases = summary.get("cycle_breakdown_ms", {})
+    if phases:
+        print("  cycle phases   median / p95 ms: " + ", ".join(
+            f"{name} {p['median_ms']:.1f}/{p['p95_ms']:.1f}" for name, p in phases.items()))
     print(f"wrote {opts.out_dir / 'demo_trends.png'}, {opts.out_dir / 'historian.sqlite'}, "
           f"{opts.out_dir / 'summary.json'}")
     return 0

@@ -34,6 +34,14 @@ def test_demo_runs_secured_over_opcua(tmp_path: Path) -> None:
     assert math.isfinite(summary["final_profit"]) and summary["final_profit"] > 140.0
     assert (tmp_path / "rtompc-demo" / "demo_trends.png").stat().st_size > 10_000
     assert "plant profit" in proc.stdout
+    # where the cycle's time goes, per phase, in the summary and on the console
+    from rtompc.stats import PHASES
+
+    phases = summary["cycle_breakdown_ms"]
+    assert list(phases) == [name for name, _ in PHASES]
+    assert all(p["median_ms"] >= 0 and p["max_ms"] >= p["median_ms"] for p in phases.values())
+    assert summary["period_ms"] == pytest.approx(200.0)  # 60 s at 300x
+    assert "cycle phases" in proc.stdout and "period, 200 ms" in proc.stdout
     # the historian's run is closed with its outcome (rtompc report shows it as finished)
     from rtompc.historian.reader import HistorianReader
 

@@ -240,3 +240,44 @@ async def test_reconnect_after_server_restart_is_bumpless(vdv: PlantModel) -> No
     finally:
         await io.close()
         await srv.stop()
+
+
+async def test_one_request_reads_measurements_mode_status_and_actuators(
+    server: LayoutServer, vdv: PlantModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A polled read fetches the plant's mode, status text and actuator feedback with the
+    measurements: the calls the loop makes right after it take those values (each once)
+    without a request of their own; after a write they are read afresh. Counted on the
+    server: every Read service request it answers."""
+    from asyncua.server.internal_session import InternalSession
+
+    reads: list[int] = []
+    original = InternalSession.read
+    assert server.server is not None
+    own = server.server.iserver.isession
+
+    async def counting_read(self: InternalSession, params: ua.ReadParameters) -> object:
+        if self is not own:  # not the test server's own reads
+            reads.append(len(params.NodesToRead))
+        return await original(self, params)
+
+    async with OpcUaPlantIO(vdv, opcua_settings(server.endpoint)) as io:
+        assert io.actuator_feedback, "the layout server has actuator tags"
+        monkeypatch.setattr(InternalSession, "read", counting_read)
+        before = io.round_trips
+        m = await io.read()
+        mode, text, act = await io.mode(), await io.status_text(), await io.read_actuators()
+        assert len(reads) == 1 and reads[0] > len(m.names)  # one request served all four
+        assert mode is PlantMode.LOCAL and text == ""
+        np.testing.assert_allclose(act.values, vdv.nominal.u, rtol=1e-6)
+        assert all(q is Quality.GOOD for q in act.quality)
+        # taken once: a second call reads again (and sees what the plant says now)
+        server.mode = 1
+        await server.publish()
+        assert await io.mode() is PlantMode.REMOTE
+        assert len(reads) == 2
+        # a write in between: the mode after it is read afresh, not the batch's
+        await io.read()
+        assert await io.request_mode(False) is PlantMode.LOCAL
+        assert len(reads) == 4  # the batched read, then the mode after the request
+        assert io.round_trips - before == len(reads) + 1  # and the one write

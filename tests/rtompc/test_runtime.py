@@ -150,3 +150,27 @@ async def test_historian_records_every_cycle(cstr, tmp_path) -> None:
     assert rows[-1]["written__q_k"] == pytest.approx(probe.records[-1].u_written[1])
     assert rows[-1]["est__c_b"] == pytest.approx(probe.records[-1].estimate.x[1])
     assert rows[0]["solver_status"] == "success" and rows[0]["write_status"] == "verified"
+
+
+async def test_cycle_breakdown_covers_every_phase(cstr) -> None:
+    """The loop splits each cycle into its phases (LoopStats.breakdown): every phase is
+    there, in cycle order; the NMPC and estimator phases hold their solves; the heartbeat,
+    sent beside the write, is still written every ON cycle."""
+    from rtompc.stats import PHASES
+
+    io, loop, probe = _stack(cstr)
+    async with io:
+        await loop.run(6)
+    breakdown = loop.stats.breakdown()
+    assert list(breakdown) == [name for name, _ in PHASES]
+    assert sum(p["share_pct"] for p in breakdown.values()) == pytest.approx(100.0)
+    nmpc = loop.stats.phases["nmpc"].recent()
+    est = loop.stats.phases["estimator"].recent()
+    for k, rec in enumerate(probe.records):
+        assert nmpc[k] >= rec.solve_time_s > 0
+        assert est[k] >= rec.estimator_time_s > 0
+    assert all(r.write_status == "verified" for r in probe.records[1:])
+    assert io.last_heartbeat == 6  # one per cycle, the write's cycles included
+    phases_sum = sum(loop.stats.phases[n].recent() for n, _ in PHASES if n != "publish")
+    cycle = loop.stats.cycle_times_s.recent()
+    assert np.all(phases_sum >= 0.5 * cycle)  # the phases account for the cycle's time
