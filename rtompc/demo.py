@@ -215,18 +215,23 @@ async def run_demo(opts: DemoOptions, stream: TextIO | None = None,
             async with contextlib.AsyncExitStack() as stack:
                 for surface in surfaces:
                     await stack.enter_async_context(surface(views))
+                cpu0 = time.process_time()
                 try:
                     stats = await loop.run(opts.cycles)
                 except BaseException as exc:
                     hist.end_run(f"demo failed: {type(exc).__name__}: {exc}", 1)
                     hist.close()
                     raise
+            # the engine's CPU per cycle (all its threads; the HIL is another process): a
+            # figure that load on the machine changes far less than the wall times
+            cpu_ms = (time.process_time() - cpu0) * 1e3 / max(1, stats.get("cycles", 1))
             hist.end_run(f"demo finished: {stats.get('cycles', opts.cycles):g} cycles", 0)
             hist.close()
     wall = time.monotonic() - t_start
     if stream:
         stream.write("\n")
-    summary = summarise(progress, stats, wall, opts, dt, loop.stats.breakdown())
+    summary = summarise(progress, {**stats, "engine_cpu_ms_per_cycle": cpu_ms}, wall, opts, dt,
+                        loop.stats.breakdown())
     if opts.plots:
         plot_trends(progress, out / "demo_trends.png")
     (out / "summary.json").write_text(json.dumps(summary, indent=2))

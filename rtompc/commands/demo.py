@@ -84,7 +84,8 @@ def _run(args: argparse.Namespace) -> int:
     print(f"  T_R            {summary['final_t_r_c']:8.2f} °C   (optimum {summary['optimum_t_r_c']:.2f})")
     print(f"  X_G max        {summary['x_g_max']:8.4f}      (soft limit {summary['x_g_limit']})")
     print(f"  MPC solve      median {summary['solve_ms_median']:.1f} ms, p95 {summary['solve_ms_p95']:.1f} ms,"
-          f" max {summary['solve_ms_max']:.1f} ms; cycle median {summary['cycle_ms_median']:.1f} ms")
+          f" max {summary['solve_ms_max']:.1f} ms; cycle median {summary['cycle_ms_median']:.1f} ms"
+          f" (engine CPU {summary['engine_cpu_ms_per_cycle']:.1f} ms per cycle)")
     period = "" if summary["period_ms"] is None else (
         f" (cycles longer than the period, {summary['period_ms']:.0f} ms wall at {opts.speed:g}x)")
     print(f"  overruns {summary['overruns']}{period}, fallbacks {summary['fallbacks']}, writes "

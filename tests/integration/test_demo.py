@@ -41,6 +41,7 @@ def test_demo_runs_secured_over_opcua(tmp_path: Path) -> None:
     assert list(phases) == [name for name, _ in PHASES]
     assert all(p["median_ms"] >= 0 and p["max_ms"] >= p["median_ms"] for p in phases.values())
     assert summary["period_ms"] == pytest.approx(200.0)  # 60 s at 300x
+    assert 0 < summary["engine_cpu_ms_per_cycle"] < summary["wall_time_s"] * 1e3 / 20 * 2
     assert "cycle phases" in proc.stdout and "period, 200 ms" in proc.stdout
     # the historian's run is closed with its outcome (rtompc report shows it as finished)
     from rtompc.historian.reader import HistorianReader
