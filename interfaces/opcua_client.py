@@ -517,10 +517,10 @@ class OpcUaPlantIO(PlantIO):
         session = self._require("mode")
         if "mode" not in session.status:
             return PlantMode.REMOTE
-        taken = self._take(session, ["mode"])
-        (dv,) = taken or await self._call(
-            "read mode", session, session.read([session.status["mode"]])
-        )
+        dvs = self._take(session, ["mode"])
+        if dvs is None:
+            dvs = await self._call("read mode", session, session.read([session.status["mode"]]))
+        (dv,) = dvs
         code = dv.StatusCode.value if dv.StatusCode is not None else 0
         value = dv.Value.Value if dv.Value is not None else None
         if code != 0 or value not in (0, 1):
@@ -541,9 +541,11 @@ class OpcUaPlantIO(PlantIO):
         if not names:
             return ""
         try:
-            dvs = self._take(session, names) or await self._call(
-                "read status text", session, session.read([session.status[k] for k in names])
-            )
+            dvs = self._take(session, names)
+            if dvs is None:
+                dvs = await self._call(
+                    "read status text", session, session.read([session.status[k] for k in names])
+                )
         except PlantIOError as exc:
             _log.debug("%s", exc)
             return self._status_text
