@@ -215,6 +215,7 @@ class HilBench:
             elif ev.kind is EventKind.COMM_FAULT and ev.fault != CommFault.PLC_STOP.value:
                 faults.append(Fault(FaultKind.DROP_CONNECTIONS, ev.t_s))
         self._profile = DisturbanceProfile(sim_plant, tuple(dist))
+        self._linked: dict[int, float] = {}
         self._plc_stop: tuple[float, float] | None = None
         self._plc_down = False
         self.sim = PlantSimulator(
@@ -253,6 +254,9 @@ class HilBench:
     ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
         snap = self.sim.snapshot()
         d, p = self._profile.values(snap.time_s)
+        d = np.array(d, dtype=float)
+        for i, v in self._linked.items():  # streams from other units override the profile
+            d[i] = v
         u = np.asarray(snap.actuators, dtype=float)
         y = np.asarray(self.plant.h(self.sim.state, u, d, p), dtype=float).reshape(-1)
         return y, u, d, p
@@ -260,6 +264,7 @@ class HilBench:
     def link_disturbance(self, name: str, value: float) -> None:
         """Another unit's plant sets disturbance ``name`` (held over the profile)."""
         self.sim.link_disturbance(name, value)
+        self._linked[self.plant.d.index(name)] = float(value)
 
     def plant_event(self, event: Event, t: float) -> None:
         """Plant events are scheduled in the HIL simulator already; a PLC stop is carried out

@@ -9,6 +9,7 @@ pytest items through the plugin.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Any
 import pytest
 
 from plant_models.errors import ConfigError
+from plant_models.library import load
 from rtompc.config.site_scenario import load_site_scenario
 from rtompc.scenarios.campaign import discover
 from rtompc.scenarios.reports import html_report
@@ -176,3 +178,21 @@ def test_config_check_reads_plant_wide_scenarios(tmp_path: Path, capsys: Any) ->
     bad = _write(tmp_path, '[[event]]\nt_s = 1.0\nkind = "mode"\nmode = "off"\nunit = "boiler"\n')
     assert main(["config", "check", str(bad)]) == 2
     assert "event[0].unit: no unit 'boiler'" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("transport", ["inprocess", "opcua"])
+def test_a_linked_disturbance_reaches_the_plant_and_its_truth(transport: str) -> None:
+    """[[site.link]] sets the sink plant's disturbance on either bench (the HIL simulator's
+    link, over OPC UA), and the plant truth the KPIs use sees it."""
+    from rtompc.scenarios.bench import make_bench
+    from rtompc.scenarios.runner import load_scenario
+    from rtompc.scenarios.spec import TransportKind, TransportSpec
+
+    spec = load_scenario(ROOT / "scenarios" / "hil_vdv_setpoint_step.toml")
+    spec = dataclasses.replace(spec, transport=TransportSpec(TransportKind(transport)))
+    bench = make_bench(spec, load(spec.plant.name, **dict(spec.plant.params)))
+    before = bench.truth()
+    bench.link_disturbance("t_in", 400.0)
+    after = bench.truth()
+    i = bench.plant.d.index("t_in")
+    assert before[2][i] != 400.0 and after[2][i] == 400.0
