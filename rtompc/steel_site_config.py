@@ -132,19 +132,37 @@ l2_penalty = 1000.0
 name = "q_gas_preheat"
 move_weight = 1.0
 cost_scale = 0.1
+weight = 0.1
+target = {q_preheat}
 [[unit.mpc.mvs]]
 name = "q_gas_heating"
 move_weight = 1.0
 cost_scale = 0.1
+weight = 0.1
+target = {q_heating}
 [[unit.mpc.mvs]]
 name = "q_gas_soaking"
 move_weight = 1.0
 cost_scale = 0.1
+weight = 0.1
+target = {q_soaking}
 [unit.estimator]
 measured = {measured}
 output_disturbances = ["t_discharge"]
 substeps = 10
 """
+
+
+def _furnace_mpc() -> str:
+    """``[unit.mpc]`` and ``[unit.estimator]`` of the furnace: the zone firings rest at their
+    nominal values (weight 0.1: a tie-breaker between the firings that give the same discharge
+    temperature), which the plant-wide RTO replaces by its least-fuel firing."""
+    model = load("reheating_furnace")
+    text = FURNACE_MPC.replace("{measured}", _toml_value(list(FURNACE_MEASURED)))
+    for z in ("preheat", "heating", "soaking"):
+        nominal = float(model.nominal.u[model.u.index(f"q_gas_{z}")])
+        text = text.replace(f"{{q_{z}}}", repr(nominal))
+    return text
 
 
 def _toml_value(v: Any) -> str:
@@ -261,7 +279,7 @@ def site_config_text(
         "[unit.loop]",
         'mode = "on"',
         "max_fallback_cycles = 5",
-        FURNACE_MPC.replace("{measured}", _toml_value(list(FURNACE_MEASURED))),
+        _furnace_mpc(),
     ]
     return "\n".join(lines)
 
