@@ -132,19 +132,19 @@ l2_penalty = 1000.0
 name = "q_gas_preheat"
 move_weight = 1.0
 cost_scale = 0.1
-weight = 0.1
+weight = 0.01
 target = {q_preheat}
 [[unit.mpc.mvs]]
 name = "q_gas_heating"
 move_weight = 1.0
 cost_scale = 0.1
-weight = 0.1
+weight = 0.01
 target = {q_heating}
 [[unit.mpc.mvs]]
 name = "q_gas_soaking"
 move_weight = 1.0
 cost_scale = 0.1
-weight = 0.1
+weight = 0.01
 target = {q_soaking}
 [unit.estimator]
 measured = {measured}
@@ -155,7 +155,7 @@ substeps = 10
 
 def _furnace_mpc() -> str:
     """``[unit.mpc]`` and ``[unit.estimator]`` of the furnace: the zone firings rest at their
-    nominal values (weight 0.1: a tie-breaker between the firings that give the same discharge
+    nominal values (weight 0.01: a tie-breaker between the firings that give the same discharge
     temperature), which the plant-wide RTO replaces by its least-fuel firing."""
     model = load("reheating_furnace")
     text = FURNACE_MPC.replace("{measured}", _toml_value(list(FURNACE_MEASURED)))
