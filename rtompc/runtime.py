@@ -27,7 +27,7 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -434,8 +434,13 @@ class ControlLoop:
         u_plant = self._u_applied.copy() if self._u_applied is not None else self.model.nominal.u
         in_service = self._in_service
         lap("plant_status")
-        if self.live is not None:
-            await self.live.apply_controller(self.controller, u_plant, self._sup_bounds)
+        if self.live is not None:  # a rebuild may outlast the PLC's watchdog: keep beating
+            await self._keeping_alive(
+                self.live.apply_controller(self.controller, u_plant, self._sup_bounds),
+                alive=connected and on and in_control,
+                every_s=period_wall,
+                events=events,
+            )
             in_service = in_service & self.live.in_service()
             lap("live")
         sup = await self._supervise_actuators(connected, u_plant, t_engine, events)
@@ -621,6 +626,41 @@ class ControlLoop:
         if self.io.lockstep:
             self.clock.step(settings.sample_time_s)
         return record
+
+    async def _keeping_alive(
+        self, work: Awaitable[None], *, alive: bool, every_s: float, events: list[str]
+    ) -> None:
+        """Await ``work`` (a controller rebuild after a live change: 0.1 s to seconds, more on
+        large models); while the plant is in our control, send the heartbeat every
+        ``every_s`` (the sample period in wall time, the loop's own cadence) until it ends,
+        so an operator's change never trips the PLC's watchdog. A failed beat is noted,
+        not raised: the cycle's own write and heartbeat follow."""
+        if not alive:
+            await work
+            return
+        task = asyncio.ensure_future(work)
+        beats, t0 = 0, time.monotonic()
+        try:
+            while True:
+                done, _ = await asyncio.wait({task}, timeout=max(every_s, 0.01))
+                if done:
+                    task.result()
+                    break
+                try:
+                    await self._beat()
+                    beats += 1
+                except PlantIOError as exc:
+                    events.append(f"heartbeat during the controller rebuild failed: {exc}")
+                    await task
+                    break
+        finally:
+            if not task.done():
+                task.cancel()
+        if beats:
+            events.append(
+                f"controller rebuild took {time.monotonic() - t0:.2g} s: "
+                f"{beats} heartbeat(s) sent meanwhile"
+            )
 
     async def _beat(self) -> None:
         """The next heartbeat count to the plant."""

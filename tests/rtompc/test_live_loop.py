@@ -108,3 +108,33 @@ async def test_shadow_to_on_through_the_live_model(cstr: PlantModel, tmp_path: P
     assert all(np.all(np.isfinite(r.u_written)) for r in on[1:])
     assert np.max(np.abs(on[-1].u_written - u0) / cstr.u.nominal) > 1e-3
     s.hist.close()
+
+
+async def test_a_slow_controller_rebuild_keeps_the_heartbeat_going(
+    cstr: PlantModel, tmp_path: Path
+) -> None:
+    """An operator's MV change rebuilds the controller; on a large model that outlasts a sample
+    period (and the PLC's watchdog, several periods): the heartbeat must go on meanwhile."""
+    import dataclasses
+    import time
+
+    s = live_stack(cstr, tmp_path)
+    s.loop.settings = dataclasses.replace(s.loop.settings, speed=DT / 0.05)  # 50 ms periods
+    restrict = s.loop.controller.restrict_mvs
+
+    def slow_restrict(bounds: object) -> None:
+        time.sleep(0.6)  # a rebuild of 12 periods, as on a large model
+        restrict(bounds)  # type: ignore[arg-type]
+
+    s.loop.controller.restrict_mvs = slow_restrict  # type: ignore[method-assign]
+    async with s.io:
+        await s.loop.run(5)
+        before = s.io._heartbeat
+        s.live.submit("mv.f_dil.in_service", False, role=Role.OPERATOR, user="op1")
+        await s.loop.run(1)
+        beats = s.io._heartbeat - before
+    rec = s.probe.records[-1]
+    assert beats >= 6, beats  # ~12 periods of rebuild: about 12 beats, plus the cycle's own
+    assert any("heartbeat(s) sent meanwhile" in e for e in rec.events), rec.events
+    assert s.loop.controller.config.mv("f_dil").lower == s.loop.controller.config.mv("f_dil").upper
+    s.hist.close()
