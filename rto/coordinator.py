@@ -8,6 +8,13 @@ window of its measurements (:class:`rto.steady_detection.SteadyStateDetector`).
 A unit that is moving, whose hand-off failed, or when the site optimisation
 failed, keeps its previous target; the dispatch says which and why per unit
 (:class:`DispatchStatus`), so one unit's trouble never blocks the others.
+
+The gate protects what is learnt from measurements (modifiers, model updates):
+a moving unit's data would bias them. A run that only re-optimises the model
+because an economic parameter (a price) changed learns nothing from the
+plant, so ``dispatch(..., gate=False)`` lets its targets through a closed gate
+(still through the hand-off's ramps and reachable target), as industrial RTO
+does on a price event.
 """
 
 from __future__ import annotations
@@ -99,10 +106,12 @@ class PlantwideCoordinator:
         windows: Mapping[str, ArrayLike] | None = None,
         *,
         cv_targets: Mapping[str, Mapping[str, float]] | None = None,
+        gate: bool = True,
     ) -> dict[str, UnitDispatch]:
         """Hand ``result`` to every linked unit; ``windows[unit]`` has rows of samples of
         that unit's ``steady_signals``. ``cv_targets[unit]`` overrides CV values passed to
-        the hand-off (e.g. holder levels at mid-band instead of the RTO's held values)."""
+        the hand-off (e.g. holder levels at mid-band instead of the RTO's held values).
+        ``gate=False`` (a price-triggered re-optimisation) skips the steady-state tests."""
         out: dict[str, UnitDispatch] = {}
         for name, link in self.links.items():
             prev = self._targets[name]
@@ -111,7 +120,7 @@ class PlantwideCoordinator:
                     name, DispatchStatus.HELD_RTO_FAILED, prev, result.info.message
                 )
                 continue
-            if link.steady_signals and link.detector is not None:
+            if gate and link.steady_signals and link.detector is not None:
                 win = (windows or {}).get(name)
                 if win is None:
                     out[name] = UnitDispatch(
@@ -138,7 +147,8 @@ class PlantwideCoordinator:
                 )
                 continue
             self._targets[name] = ho.target
-            out[name] = UnitDispatch(name, DispatchStatus.ISSUED, ho.target, "", ho)
+            why = "" if gate else "price-triggered: steady-state gate not applied"
+            out[name] = UnitDispatch(name, DispatchStatus.ISSUED, ho.target, why, ho)
         for name, disp in out.items():
             if disp.status is not DispatchStatus.ISSUED:
                 log.info("coordinator: unit %s %s (%s)", name, disp.status.value, disp.message)

@@ -29,6 +29,11 @@ is back), and the coordinator says so once per change: a log line, the unit's
 status (:meth:`Coordinator.status`) and an event in the unit's next cycle record
 (so in its historian run).
 
+Event-triggered updates: besides its period, the coordinator asks the target
+source after every lockstep step (every shortest sample time in real time)
+whether a run is due now (:meth:`Coordinator.poll`, the source's optional
+``wants_run``: a price moved beyond its threshold), and runs it at once.
+
 Exit code of a multi-unit run (:func:`worst_outcome`): the engine keeps running
 while any unit runs; at the end the exit code is the worst unit's, in the order
 internal error > start-up > link lost > not in control > write failures > OK.
@@ -160,6 +165,8 @@ class Coordinator:
         """Plant-wide target updates computed."""
         self.errors = 0
         """Target-source calls that raised (the targets in force are kept)."""
+        self.triggered = 0
+        """Updates run between the periodic ones because the source asked (a price event)."""
 
     # observing ---------------------------------------------------------------------
     def observe(self, name: str, record: CycleRecord) -> None:
@@ -252,6 +259,24 @@ class Coordinator:
                 self.loops[name].target = target
             elif st.state not in (UnitState.STOPPED, UnitState.FAILED):
                 st.pending = target
+
+    async def poll(self, time_s: float) -> bool:
+        """Run an update now if the source asks for one (its optional
+        ``wants_run(time_s, snapshots) -> reason | None``: a price event); True if it ran."""
+        wants = getattr(self.source, "wants_run", None)
+        if wants is None:
+            return False
+        try:
+            why = wants(time_s, self.snapshots())
+        except Exception as exc:  # noqa: BLE001 - a failed check must not stop the site
+            logger.warning("coordinator: event check failed: %s", exc)
+            return False
+        if not why:
+            return False
+        logger.info("coordinator: update at %.0f s on an event: %s", time_s, why)
+        self.triggered += 1
+        await self.update(time_s)
+        return True
 
     def status(self) -> dict[str, dict[str, object]]:
         """Every unit's state for status lines, JSON and tests."""
@@ -349,6 +374,8 @@ class MultiUnitEngine:
             if t >= t_coord - 1e-9:
                 await self.coordinator.update(t)
                 t_coord = t + self.coordinator.every_s
+            else:  # between periodic runs: a price event runs the RTO now
+                await self.coordinator.poll(t)
             due = [n for n in active if t_next[n] <= t + 1e-9]
             results = await asyncio.gather(
                 *(self._guarded_step(n) for n in due), return_exceptions=False
@@ -393,10 +420,20 @@ class MultiUnitEngine:
 
         async def coordinate() -> None:
             speed = max(loop.settings.speed for loop in self.loops.values())
+            tick = min(
+                [self.coordinator.every_s]
+                + [lp.settings.sample_time_s for lp in self.loops.values()]
+            )
             t0 = time.monotonic()
+            t_coord = 0.0
             while True:
-                await self.coordinator.update((time.monotonic() - t0) * speed)
-                await asyncio.sleep(self.coordinator.every_s / speed)
+                t = (time.monotonic() - t0) * speed
+                if t >= t_coord - 1e-9:
+                    await self.coordinator.update(t)
+                    t_coord = t + self.coordinator.every_s
+                else:  # between periodic runs: a price event runs the RTO now
+                    await self.coordinator.poll(t)
+                await asyncio.sleep(tick / speed)
 
         coord = asyncio.create_task(coordinate(), name="coordinator")
         try:

@@ -21,6 +21,14 @@ has a plant-wide objective. Every period it
 
 The windows of the steady-state tests come from :meth:`PlantwideSource.recorder`,
 one Recorder per unit, fed by that unit's loop after every cycle.
+
+Price events (``trigger_signals``): :meth:`PlantwideSource.wants_run` tells the
+coordinator, after every cycle, when a watched price (a disturbance a unit
+measures, or a price-file column at the current time) has moved by more than
+``trigger_change`` since the previous run; the coordinator then runs the RTO at
+once with the price in force now, not at the next ``every_s``. A run whose
+watched prices changed is a re-optimisation of the model on new prices: its
+targets pass the steady-state gates (the gate still guards the modifiers).
 """
 
 from __future__ import annotations
@@ -120,6 +128,9 @@ class PlantwideSource:
         """The latest site optimum."""
         self.history: list[tuple[float, dict[str, UnitDispatch]]] = []
         """(time, dispatch per unit) of every run."""
+        self.events: list[tuple[float, str]] = []
+        """(time, what changed) of every price-triggered run (gate not applied)."""
+        self._watched_at_run: dict[str, float] | None = None
 
     def recorder(self, unit: str) -> _Window:
         """The Recorder feeding ``unit``'s steady-state window (add it to its loop)."""
@@ -155,6 +166,42 @@ class PlantwideSource:
                     d.setdefault(name, {}).update({k: v for k, v in vals.items() if k in found.d})
         return d, x, u
 
+    def _watched(self, time_s: float, units: Mapping[str, UnitSnapshot]) -> dict[str, float]:
+        """The trigger signals' values in force now (price file at ``time_s``, else the
+        unit's latest good measurement)."""
+        sched = self.schedule.at(time_s) if self.schedule is not None else {}
+        out: dict[str, float] = {}
+        for key in self.section.trigger_signals:
+            if key in sched:
+                out[key] = float(sched[key])
+                continue
+            unit, sig = split_key(key)
+            snap = units.get(unit)
+            rec = snap.record if snap is not None else None
+            if rec is not None and sig in rec.measurement.names and rec.measurement.good(sig):
+                out[key] = float(rec.measurement.value(sig))
+        return out
+
+    def _price_change(self, now: Mapping[str, float]) -> str | None:
+        """What moved beyond ``trigger_change`` since the previous run (None: nothing)."""
+        before = self._watched_at_run
+        if before is None:
+            return None
+        moved = []
+        for key, v in now.items():
+            old = before.get(key)
+            if old is None:
+                continue
+            if abs(v - old) > self.section.trigger_change * max(abs(old), 1e-300):
+                moved.append(f"{key} {old:.4g} -> {v:.4g}")
+        return "; ".join(moved) or None
+
+    def wants_run(self, time_s: float, units: Mapping[str, UnitSnapshot]) -> str | None:
+        """Why an RTO run is due now between the periodic runs (a price event), else None."""
+        if not self.section.trigger_signals:
+            return None
+        return self._price_change(self._watched(time_s, units))
+
     def _modifiers(self, units: Mapping[str, UnitSnapshot]) -> Modifiers | None:
         if not self.section.modifier_adaptation:
             return None
@@ -188,11 +235,16 @@ class PlantwideSource:
     ) -> Mapping[str, OperatingTarget]:
         """One plant-wide RTO run: new targets for the units that take them."""
         if not any(s.record is not None for s in units.values()):
+            if self._watched_at_run is None:  # the price file's values at the start
+                self._watched_at_run = self._watched(time_s, units)
             return {}
         d, x, u = self._inputs(time_s, units)
         prices = {}
         if self.schedule is not None:
             prices = {k: v for k, v in self.schedule.at(time_s).items() if k in self.rto.priced}
+        watched = self._watched(time_s, units)
+        event = self._price_change(watched)
+        self._watched_at_run = {**(self._watched_at_run or {}), **watched}
         mods = self._modifiers(units)
         res = self.rto.solve(d=d, x=x, u=u, prices=prices, modifiers=mods)
         if res.usable:
@@ -202,7 +254,10 @@ class PlantwideSource:
             for n, w in self.windows.items()
             if w.signals and len(w.rows) >= (w.rows.maxlen or 0)
         }
-        disp = self.coordinator.dispatch(time_s, res, windows)
+        if event is not None:
+            self.events.append((time_s, event))
+            log.info("plant-wide RTO at %.0f s on a price change: %s", time_s, event)
+        disp = self.coordinator.dispatch(time_s, res, windows, gate=event is None)
         self.history.append((time_s, disp))
         return {
             n: r.target

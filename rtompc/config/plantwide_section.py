@@ -191,6 +191,16 @@ class PlantwideSection(Section):
     measured_disturbances: bool = True
     """Take each unit's disturbances from its latest cycle (its tag map: a price published on
     an OPC UA tag is a disturbance mapped there); false: the model's nominal values."""
+    trigger_signals: list[str] = Field(default_factory=list)
+    """``"unit.disturbance"`` keys (prices on a unit's tags, or price-file columns) whose
+    change by more than ``trigger_change`` starts an RTO run at once, between the periodic
+    runs, with the value in force now. Such a price-triggered run re-optimises the model
+    with the new prices: its targets pass the units' steady-state gates (still through the
+    hand-off ramps and reachable targets); modifiers are only updated at steady state.
+    Empty: runs every ``every_s`` only."""
+    trigger_change: float = Field(default=0.05, gt=0.0)
+    """Relative change of a trigger signal since the previous run that starts a run
+    (0.05: 5 % of the previous value)."""
     modifier_adaptation: bool = False
     """Zeroth-order modifier adaptation: each measured limited output's bias (plant minus
     model at the applied optimum, filtered) corrects its limit in the next optimisation."""
@@ -255,11 +265,13 @@ class PlantwideSection(Section):
         dup = {n for n in sinks if sinks.count(n) > 1}
         if dup:
             raise ValueError(f"two streams feed {', '.join(sorted(dup))}: one stream per sink")
+        columns: set[str] = set()
         if self.price_file is not None:
             try:
                 schedule = PriceSchedule.from_csv(self.price_file)
             except ConfigError as exc:
                 raise ValueError(f"price_file: {exc}") from None
+            columns = set(schedule.columns)
             for col in schedule.columns:
                 found = signal_kind(models, col)
                 if found is not None and found[0] != "d" and col not in self.objective:
@@ -268,6 +280,14 @@ class PlantwideSection(Section):
                         f"{KINDS[found[0]]} and not an objective term: columns name "
                         "disturbances or objective terms"
                     )
+        for key in self.trigger_signals:
+            split_key(key)
+            found = signal_kind(models, key)
+            if found is not None and found[0] != "d" and key not in columns:
+                raise ValueError(
+                    f"trigger_signals: {key!r} is an {KINDS[found[0]]}: trigger signals are "
+                    "disturbances (prices on a unit's tags) or price-file columns"
+                )
         if not models:
             return self
         for name, cfg in self.units.items():
