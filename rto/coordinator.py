@@ -107,13 +107,17 @@ class PlantwideCoordinator:
         *,
         cv_targets: Mapping[str, Mapping[str, float]] | None = None,
         gate: bool = True,
+        only: set[str] | None = None,
     ) -> dict[str, UnitDispatch]:
         """Hand ``result`` to every linked unit; ``windows[unit]`` has rows of samples of
         that unit's ``steady_signals``. ``cv_targets[unit]`` overrides CV values passed to
         the hand-off (e.g. holder levels at mid-band instead of the RTO's held values).
-        ``gate=False`` (a price-triggered re-optimisation) skips the steady-state tests."""
+        ``gate=False`` (a price-triggered re-optimisation) skips the steady-state tests;
+        ``only``: dispatch to these units alone (ramps advancing between runs)."""
         out: dict[str, UnitDispatch] = {}
         for name, link in self.links.items():
+            if only is not None and name not in only:
+                continue
             prev = self._targets[name]
             if not result.usable:
                 out[name] = UnitDispatch(
@@ -147,7 +151,7 @@ class PlantwideCoordinator:
                 )
                 continue
             self._targets[name] = ho.target
-            why = "" if gate else "price-triggered: steady-state gate not applied"
+            why = "" if gate else "not gated (price-triggered run or ramp)"
             out[name] = UnitDispatch(name, DispatchStatus.ISSUED, ho.target, why, ho)
         for name, disp in out.items():
             if disp.status is not DispatchStatus.ISSUED:

@@ -29,6 +29,10 @@ measures, or a price-file column at the current time) has moved by more than
 once with the price in force now, not at the next ``every_s``. A run whose
 watched prices changed is a re-optimisation of the model on new prices: its
 targets pass the steady-state gates (the gate still guards the modifiers).
+Ramps: a unit whose issued target is still on its hand-off ramp gets the ramp
+advanced every cycle toward the last optimum (no new solve) rather than only at
+the next run, so a run one cycle after the previous one does not leave the
+target a cycle's ramp along for 15 min.
 """
 
 from __future__ import annotations
@@ -131,6 +135,9 @@ class PlantwideSource:
         self.events: list[tuple[float, str]] = []
         """(time, what changed) of every price-triggered run (gate not applied)."""
         self._watched_at_run: dict[str, float] | None = None
+        self._ramping: set[str] = set()
+        """Units whose issued target is still on its hand-off ramp."""
+        self._ramp_only = False
 
     def recorder(self, unit: str) -> _Window:
         """The Recorder feeding ``unit``'s steady-state window (add it to its loop)."""
@@ -198,9 +205,31 @@ class PlantwideSource:
 
     def wants_run(self, time_s: float, units: Mapping[str, UnitSnapshot]) -> str | None:
         """Why an RTO run is due now between the periodic runs (a price event), else None."""
-        if not self.section.trigger_signals:
-            return None
-        return self._price_change(self._watched(time_s, units))
+        why = None
+        if self.section.trigger_signals:
+            why = self._price_change(self._watched(time_s, units))
+        if why is None and self._ramping and self.last is not None:
+            self._ramp_only = True  # no new optimum: the ramps advance one cycle
+            return f"ramping to the last optimum: {', '.join(sorted(self._ramping))}"
+        return why
+
+    def _note_ramps(self, disp: Mapping[str, UnitDispatch]) -> None:
+        for n, r in disp.items():
+            if r.status is DispatchStatus.ISSUED:
+                if r.handoff is not None and r.handoff.ramping:
+                    self._ramping.add(n)
+                else:
+                    self._ramping.discard(n)
+
+    def _advance_ramps(self, time_s: float) -> dict[str, OperatingTarget]:
+        """Between runs: the ramping units' hand-offs move one cycle further toward the last
+        optimum (no new solve, no gate: the target was issued already)."""
+        last = self.last
+        if last is None:
+            return {}
+        disp = self.coordinator.dispatch(time_s, last, gate=False, only=set(self._ramping))
+        self._note_ramps(disp)
+        return _issued(disp)
 
     def _modifiers(self, units: Mapping[str, UnitSnapshot]) -> Modifiers | None:
         if not self.section.modifier_adaptation:
@@ -238,6 +267,9 @@ class PlantwideSource:
             if self._watched_at_run is None:  # the price file's values at the start
                 self._watched_at_run = self._watched(time_s, units)
             return {}
+        if self._ramp_only:
+            self._ramp_only = False
+            return self._advance_ramps(time_s)
         d, x, u = self._inputs(time_s, units)
         prices = {}
         if self.schedule is not None:
@@ -259,11 +291,20 @@ class PlantwideSource:
             log.info("plant-wide RTO at %.0f s on a price change: %s", time_s, event)
         disp = self.coordinator.dispatch(time_s, res, windows, gate=event is None)
         self.history.append((time_s, disp))
+        self._note_ramps(disp)
         return {
             n: r.target
             for n, r in disp.items()
             if r.status is DispatchStatus.ISSUED and r.target is not None
         }
+
+
+def _issued(disp: Mapping[str, UnitDispatch]) -> dict[str, OperatingTarget]:
+    return {
+        n: r.target
+        for n, r in disp.items()
+        if r.status is DispatchStatus.ISSUED and r.target is not None
+    }
 
 
 def source_for(site_cfg: object, models: Mapping[str, PlantModel]) -> PlantwideSource | None:

@@ -15,7 +15,8 @@ the file is checked against that one table.
 
 With ``[plantwide]`` (an objective) the coordinator's target source is the
 plant-wide RTO (:class:`rtompc.plantwide_source.PlantwideSource`, every
-``plantwide.every_s``), fed by every unit's cycles. ``[[site.link]]`` streams join the simulated plants: after each
+``plantwide.every_s``, and at once on a price event: ``trigger_signals``), fed by every
+unit's cycles. ``[[site.link]]`` streams join the simulated plants: after each
 cycle of the source unit its output's true value becomes the sink unit's disturbance.
 With ``[site]
 compare_fixed_setpoints = true`` the same site runs a second time with every RTO
@@ -83,6 +84,8 @@ async def _run_units(spec: SiteScenarioSpec, *, fixed: bool = False) -> _SiteRun
             if t >= t_coord - 1e-9:
                 await coord.update(t)
                 t_coord = t + coord.every_s
+            else:  # between periodic runs: a price event runs the RTO now
+                await coord.poll(t)
             due = [n for n in active if t_next[n] <= t + 1e-9]
             records = await asyncio.gather(*(runs[n].cycle() for n in due))
             for n, rec in zip(due, records, strict=True):
@@ -146,6 +149,7 @@ def _site_kpis(
         "held_cycles": _total(results, "held_cycles"),
         "pending_applied": _total(results, "pending_applied"),
         "coordinator_updates": float(coord.updates),
+        "rto_triggered": float(coord.triggered),
         "units": float(len(results)),
         "units_failed": float(sum(st.state is UnitState.FAILED for st in coord.units.values())),
         "wall_time_s": wall,

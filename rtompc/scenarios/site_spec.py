@@ -31,6 +31,8 @@ SITE_KPIS: dict[str, str] = {
     "held_cycles": "unit cycles run while the coordinator held that unit's targets",
     "pending_applied": "times a unit came back and took the targets kept for it",
     "coordinator_updates": "plant-wide target updates computed by the coordinator",
+    "rto_triggered": "of those, updates between the periodic ones on an event (a price change "
+    "beyond [plantwide] trigger_change, or the hand-off ramps advancing a cycle)",
     "targets_issued": "unit targets the plant-wide RTO issued through the hand-off (a unit that "
     "is not steady, a failed solve or hand-off issues none)",
     "units": "number of units",

@@ -79,7 +79,7 @@ def test_price_step_runs_the_rto_within_a_cycle_and_passes_the_closed_gate(
     t, disp = source.history[-1]
     assert t == 600.0
     assert disp["steel"].status is DispatchStatus.ISSUED
-    assert "price-triggered" in disp["steel"].message
+    assert "not gated" in disp["steel"].message
     assert disp["steel"].target is not None
     last = source.last
     assert last is not None and last.usable
@@ -107,3 +107,53 @@ def test_trigger_signal_must_be_a_disturbance(tmp_path: Path) -> None:
         load_site(_write(tmp_path, text))
     msg = str(err.value)
     assert "trigger_signals" in msg and "'steel.bfg_to_boiler' is an input" in msg
+
+
+def test_ramps_advance_every_cycle_between_runs(tmp_path: Path) -> None:
+    """A price-triggered run shortly after the previous one may move its targets only a
+    cycle's ramp; the ramps then advance every cycle (no new solve) instead of waiting for
+    the next periodic run 15 min later."""
+    rate = 0.02  # m^3/s per s on the boiler's BFG
+    (tmp_path / "prices.csv").write_text(
+        f"time_s,steel.power_price\n0,{HIGH!r}\n300,{LOW!r}\n420,{3 * HIGH!r}\n"
+    )
+    text = _site_text('trigger_signals = ["steel.power_price"]\n').replace(
+        'steady_signals = ["level_bfg"]\nsteady_window = 40',
+        f"max_rate = {{ bfg_to_boiler = {rate} }}",
+    )
+    site = load_site(_write(tmp_path, text))
+    run = SiteRun(site, print_every=0, out=lambda s: None)
+    source = run.source
+    assert isinstance(source, PlantwideSource)
+    issued: list[tuple[float, float]] = []
+    dispatch = source.coordinator.dispatch
+
+    def spy(time_s, result, windows=None, **kw):  # type: ignore[no-untyped-def]
+        out = dispatch(time_s, result, windows, **kw)
+        r = out.get("steel")
+        if r is not None and r.status is DispatchStatus.ISSUED and r.target is not None:
+            issued.append((time_s, r.target.u["bfg_to_boiler"]))
+        return out
+
+    source.coordinator.dispatch = spy  # type: ignore[method-assign]
+
+    async def go() -> None:
+        await run.start()
+        try:
+            await run.run(14)  # 0 .. 780 s
+        finally:
+            await run.close()
+
+    asyncio.run(go())
+    assert [t for t, _ in source.history] == [300.0, 420.0]  # two price-triggered runs
+    last = source.last
+    assert last is not None
+    goal = last.value("steel.bfg_to_boiler")
+    times = [t for t, _ in issued]
+    assert times[:3] == [300.0, 420.0, 480.0]  # the ramp advances at 480 s without a run
+    values = [v for _, v in issued]
+    start = values[0]
+    assert abs(goal - start) > 3 * rate * 120.0  # far: several cycles of ramp
+    for (t0, v0), (t1, v1) in zip(issued[:-1], issued[1:], strict=True):
+        assert abs(v1 - v0) <= rate * (t1 - t0) * (1 + 1e-6) + 1e-9
+        assert abs(goal - v1) < abs(goal - v0)  # toward the optimum every cycle
