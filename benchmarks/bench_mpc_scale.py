@@ -27,7 +27,7 @@ fell back (cold re-solve) and IPOPT runs (none: ``ipopt_fallback=False``).
 
 Usage::
 
-    .venv/bin/python benchmarks/bench_mpc_scale.py [--case poly ...] [--steps 20] [--qp-solver piqp]
+    .venv/bin/python benchmarks/bench_mpc_scale.py [--case poly ...] [--steps 20] [--qp-solver piqp ...]
         [--hpipm-casadi]
 """
 
@@ -440,9 +440,11 @@ def main() -> None:
     )
     parser.add_argument(
         "--qp-solver",
+        action="append",
         default=None,
         choices=[q.value for q in QpSolver],
-        help="override the cases' qp_solver (default: their own, mostly auto)",
+        help="override the cases' qp_solver (default: their own, mostly auto); repeat it for "
+        "an A/B in one process: each case runs once per value, in the order given",
     )
     parser.add_argument(
         "--hpipm-casadi",
@@ -459,14 +461,16 @@ def main() -> None:
     chosen = args.case or CASES
     all_cases = cases(args.steps)
     stage_solver.HPIPM_C_API = not args.hpipm_casadi
-    if args.qp_solver is not None:
-        for c in all_cases.values():
-            c.config = replace(c.config, qp_solver=QpSolver(args.qp_solver))
     for name in chosen:
         if name == "scaling":
             scaling(args.png)
-        else:
-            report(all_cases[name], peer=name not in args.no_peer)
+            continue
+        case = all_cases[name]
+        for qp in args.qp_solver or [None]:
+            if qp is not None:
+                case.config = replace(case.config, qp_solver=QpSolver(qp))
+                print(f"\n-- qp_solver = {qp!r}")
+            report(case, peer=name not in args.no_peer)
     print(f"load average at end: {os.getloadavg()[0]:.1f}")
     print(
         "Wall times on a machine with load average > 2 are inflated by waiting for a core;"

@@ -114,7 +114,7 @@ def resolve_qp_solver(ocp: Ocp) -> QpSolver:
     for cols in lay.x_cols[1:]:
         if np.any(np.isfinite(core_lb[cols])) or np.any(np.isfinite(core_ub[cols])):
             return QpSolver.HPIPM
-    return QpSolver.CONDENSED_QPOASES
+    return QpSolver.CONDENSED_DAQP
 
 
 def condensed_functions(

@@ -59,14 +59,21 @@ class QpSolver(Enum):
     """How the RTI solver solves its Gauss-Newton QP."""
 
     AUTO = "auto"
-    """CONDENSED_QPOASES for nominal MPC with at most 150 node controls
-    (``mpc.condensing.CONDENSED_MAX_VARIABLES``) and no node-state bounds, else HPIPM
-    (a condensed scenario tree or a long horizon gives a large dense QP). Never PIQP."""
+    """Whole-horizon transcription: CONDENSED_DAQP for nominal MPC with at most 150 node
+    controls (``mpc.condensing.CONDENSED_MAX_VARIABLES``) and no node-state bounds, else
+    HPIPM (a condensed scenario tree or a long horizon gives a large dense QP). Stage
+    transcription: CONDENSED_QPOASES or HPIPM (``mpc.stage_condensing.resolve_stage_qp``).
+    Never PIQP."""
     HPIPM = "hpipm"
     """Stage-structured QP, interior point (HPIPM), collocation states condensed per stage."""
     CONDENSED_QPOASES = "condensed_qpoases"
     """QP condensed onto the node controls (inputs, slacks) in one compiled function, dense
     active-set solve with hot start (qpOASES). Needs node states without bounds."""
+    CONDENSED_DAQP = "condensed_daqp"
+    """The same condensed QP as CONDENSED_QPOASES, solved by DAQP (dual active set, warm
+    started from the previous QP's active set; :mod:`mpc.condensed_daqp`). Whole-horizon
+    transcription only. Same steps as qpOASES (1e-9); measured on do-mpc's CSTR (A/B in one
+    process, load 9): 30-38 % less CPU per tight-loop RTI step, 9-25 % cache-cold."""
     PIQP = "piqp"
     """Stage-structured QP as one sparse QP with a fixed pattern (set up once, updated each
     step), proximal interior point (PIQP, multistage KKT solver). Stage transcription only;

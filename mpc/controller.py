@@ -347,6 +347,9 @@ def resolve_transcription(
                               "cost scales, scenario probabilities or robust horizon > 1")
         return choice
     if choice is Transcription.STAGEWISE:
+        if config.qp_solver is QpSolver.CONDENSED_DAQP:
+            raise ConfigError("qp_solver: 'condensed_daqp' needs the whole-horizon "
+                              "transcription, not stagewise")
         return choice
     small = config.robust is None and len(model.x) <= WHOLE_HORIZON_MAX_STATES
     whole = small and not config.needs_stagewise and config.qp_solver is not QpSolver.PIQP

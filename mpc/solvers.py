@@ -35,6 +35,7 @@ import casadi as ca
 import numpy as np
 from numpy.typing import NDArray
 
+from mpc.condensed_daqp import DaqpCondensedQp, daqp_condensing, daqp_status
 from mpc.condensing import condensed_functions, resolve_qp_solver
 from mpc.config import QpSolver
 from mpc.ocp import Ocp
@@ -428,9 +429,11 @@ class RtiSolver:
         post = _dense_outputs(post)
         update = post
         condense: ca.Function | None = None
-        if self.qp_solver is QpSolver.CONDENSED_QPOASES:
+        if self.qp_solver in (QpSolver.CONDENSED_QPOASES, QpSolver.CONDENSED_DAQP):
             try:
                 condense, update = condensed_functions(ocp, qp_data, post)
+                if self.qp_solver is QpSolver.CONDENSED_DAQP:
+                    condense = daqp_condensing(condense)
             except ConfigError as exc:
                 if cfg.qp_solver is not QpSolver.AUTO:
                     raise
@@ -445,25 +448,37 @@ class RtiSolver:
         self.compiled_functions: list[str] = []
         """Which of ``data``, ``cond``, ``update`` run as compiled C."""
         self._data = _Buffered(qp_data)
+        self._ok_message = "qpoases: Successful return."
         d = self._data.res
         self._cond: _Buffered | None = None
-        self._cold_qp: Callable[[], _Buffered] | None = None
+        self._cold_qp: Callable[[], _Buffered | DaqpCondensedQp] | None = None
+        self._qp: _Buffered | DaqpCondensedQp
         if condense is not None:
             self._cond = _Buffered(condense, {i: d[i] for i in range(7)})
             c = self._cond.res
             sp = {"h": condense.sparsity_out(0), "a": condense.sparsity_out(2)}
-            opts: dict[str, Any] = {
-                "sparse": False, "hessian_type": "posdef", "printLevel": "none",
-                "error_on_fail": False, "nWSR": max(cfg.qp_max_iter, 10 * condense.nnz_out(1)),
-            }
-            with _quiet_stdout():  # qpOASES prints a banner whenever a memory is created
-                qp = ca.conic("mpc_qp_condensed", "qpoases", sp, opts)
-                self._qp = _Buffered(qp, {i: c[i] for i in range(7)})
-            self._cold_qp = lambda: _Buffered(qp, {i: c[i] for i in range(7)}, res=self._qp.res)
-            self._status = _qpoases_status
+            max_iter = max(cfg.qp_max_iter, 10 * condense.nnz_out(1))
+            i_m = 7  # condensing's results: QP, then M, m (DAQP's: 5 for the QP)
+            if self.qp_solver is QpSolver.CONDENSED_DAQP:
+                i_m = 5
+                dq = DaqpCondensedQp(condense.size1_out(1), condense.size2_out(2), c[:5],
+                                     max_iter)
+                self._qp = dq  # the same call interface as the conic's _Buffered
+                self._cold_qp = dq.cold
+                self._status, self._ok_message = daqp_status, "daqp: optimal"
+            else:
+                opts: dict[str, Any] = {"sparse": False, "hessian_type": "posdef",
+                                        "printLevel": "none", "error_on_fail": False,
+                                        "nWSR": max_iter}
+                with _quiet_stdout():  # qpOASES prints a banner whenever a memory is created
+                    qp = ca.conic("mpc_qp_condensed", "qpoases", sp, opts)
+                    self._qp = _Buffered(qp, {i: c[i] for i in range(7)})
+                self._cold_qp = lambda: _Buffered(qp, {i: c[i] for i in range(7)},
+                                                  res=self._qp.res)
+                self._status = _qpoases_status
             # update(w, v, M, m, T, t, P)
             self._update = _Buffered(update, {0: self._data.args[0], 1: self._qp.res[0],
-                                              2: c[7], 3: c[8], 4: d[7], 5: d[8],
+                                              2: c[i_m], 3: c[i_m + 1], 4: d[7], 5: d[8],
                                               6: self._data.args[1]})
         else:
             n = len(ocp.nu_stage)
@@ -548,8 +563,8 @@ class RtiSolver:
                 return SolveOutcome(SolveStatus.NUMERICAL_ERROR, None, total_iter,
                                     "QP data evaluation failed", solver)
             flag = self._qp()
-            if flag == 0 and self._cold_qp is not None:  # qpOASES: 0 is SUCCESSFUL_RETURN
-                message = "qpoases: Successful return."
+            if flag == 0 and self._cold_qp is not None:  # qpOASES/DAQP: 0 is success
+                message = self._ok_message
                 total_iter += 1
             else:
                 stats = self._qp.stats()

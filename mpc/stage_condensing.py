@@ -21,6 +21,7 @@ from numpy.typing import NDArray
 from mpc.config import QpSolver
 from mpc.solvers import _qpoases_status, _quiet_stdout
 from mpc.stagewise import StageProblem
+from plant_models.errors import ConfigError
 from plant_models.results import SolveStatus
 
 CONDENSE_MAX_VARIABLES = 200
@@ -206,6 +207,10 @@ def resolve_stage_qp(sp: StageProblem) -> QpSolver:
     HPIPM solves the OCP QP, linear in the number of nodes.
     """
     choice = sp.config.qp_solver
+    if choice is QpSolver.CONDENSED_DAQP:
+        raise ConfigError("qp_solver: 'condensed_daqp' needs the whole-horizon transcription "
+                          "(transcription = \"whole_horizon\" or \"auto\" on a small "
+                          "nominal problem)")
     if choice is not QpSolver.AUTO:
         return choice
     nv = int(free_controls(sp).sum())

@@ -185,8 +185,9 @@ class MpcSection(Section):
     solver: SolverChoice = SolverChoice.RTI
     """``rti`` (fast) or ``ipopt``."""
     qp_solver: QpSolver = QpSolver.AUTO
-    """QP method of the RTI solver: ``auto``, ``hpipm``, ``condensed_qpoases`` or ``piqp``
-    (stage transcription only; opt-in, see the README's NMPC section)."""
+    """QP method of the RTI solver: ``auto``, ``hpipm``, ``condensed_qpoases``,
+    ``condensed_daqp`` (whole-horizon transcription only) or ``piqp`` (stage transcription
+    only); the opt-in ones are described in the README's NMPC section."""
     discretisation: Discretisation = Discretisation.RK4
     """``rk4`` or ``collocation`` (Radau)."""
     rk4_substeps: int = Field(default=2, ge=1, le=1000)

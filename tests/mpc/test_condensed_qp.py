@@ -124,8 +124,9 @@ def test_condensed_step_solves_the_sparse_qp_and_matches_hpipm(cstr, case):
         assert np.any(np.abs(u_c - lo) / span < 1e-9)
 
 
-@pytest.mark.parametrize("qp_solver", [QpSolver.CONDENSED_QPOASES, QpSolver.HPIPM],
-                         ids=["condensed-qpoases", "hpipm"])
+@pytest.mark.parametrize("qp_solver", [QpSolver.CONDENSED_QPOASES, QpSolver.CONDENSED_DAQP,
+                                       QpSolver.HPIPM],
+                         ids=["condensed-qpoases", "condensed-daqp", "hpipm"])
 def test_closed_loop_agrees_with_do_mpc(cstr, qp_solver):
     """20 closed-loop steps: T_R within 0.01 K of do-mpc's closed loop with either QP path."""
     from mpc.do_mpc_backend import DoMpcController
@@ -168,7 +169,7 @@ def test_auto_condenses_nominal_and_keeps_hpipm_for_scenario_trees(cstr):
     nominal = RtiSolver(build_ocp(cstr, do_mpc_cstr_config()))
     robust = RtiSolver(build_ocp(cstr, do_mpc_cstr_config(robust=True)))
     assert do_mpc_cstr_config().qp_solver is QpSolver.AUTO
-    assert nominal.qp_solver is QpSolver.CONDENSED_QPOASES
+    assert nominal.qp_solver is QpSolver.CONDENSED_DAQP
     assert robust.qp_solver is QpSolver.HPIPM
 
 
@@ -178,12 +179,14 @@ def test_qp_solver_accepts_its_value_and_rejects_unknown_names():
         do_mpc_cstr_config(qp_solver="osqp")
 
 
-def test_infeasible_qp_is_reported_and_later_steps_recover(cstr):
+@pytest.mark.parametrize("qp_solver", [QpSolver.CONDENSED_QPOASES, QpSolver.CONDENSED_DAQP],
+                         ids=["condensed-qpoases", "condensed-daqp"])
+def test_infeasible_qp_is_reported_and_later_steps_recover(cstr, qp_solver):
     """An unsatisfiable rate limit (previous f_dil far outside its bounds) makes the condensed
     QP infeasible: the step reports INFEASIBLE with u=None; after it the controller re-solves
     with IPOPT and its next RTI move equals that of a controller that never failed."""
     mvs = (MvSpec("f_dil", move_weight=0.004, max_rate_per_s=1e-8), MvSpec("q_k", move_weight=1e-3))
-    cfg = do_mpc_cstr_config(qp_solver=QpSolver.CONDENSED_QPOASES, mvs=mvs)
+    cfg = do_mpc_cstr_config(qp_solver=qp_solver, mvs=mvs)
     x0, u0 = cstr.nominal.x.copy(), cstr.nominal.u.copy()
     failing = NmpcController(cstr, cfg, SolverKind.RTI, ipopt_fallback=False)
     fresh = NmpcController(cstr, cfg, SolverKind.RTI, ipopt_fallback=False)
