@@ -12,11 +12,11 @@ tol 1e-8, warm start), console output off.
 Usage::
 
     .venv/bin/python benchmarks/bench_mpc_cstr.py [--steps 50] [--robust-steps 20]
-        [--no-codegen] [--skip-robust] [--qp-solver hpipm|condensed_qpoases]
+        [--no-codegen] [--skip-robust] [--qp-solver hpipm|condensed_qpoases|condensed_daqp]
 
 ``--qp-solver`` selects the RTI's QP method (``mpc.config.QpSolver``; default:
 the configuration's default). Nominal: whole-horizon transcription, condensed
-qpOASES; with codegen (default) the QP data, condensing and update functions are
+QP by DAQP (AUTO); with codegen (default) the QP data, condensing and update functions are
 compiled to C in the background and the benchmark waits for them before the
 loop (``bench_mpc_scale.py --case cstr`` times the same RTI steps, starting with
 iterated SQP instead of IPOPT, and adds CPU times and the cache-cold figure).

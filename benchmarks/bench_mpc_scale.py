@@ -9,7 +9,7 @@ Cases (``--case``, default all):
   samples, RK4 with 16 substeps / Radau collocation of degree 1, a purity step
   (x_D 0.99 -> 0.995, x_B 0.01 -> 0.005), ``mpc.presets.column_a_config``; do-mpc gets the
   same problem (for RK4: a discrete do-mpc model of the same RK4 map);
-- ``cstr``: do-mpc's CSTR example (nominal), whole-horizon transcription, condensed qpOASES,
+- ``cstr``: do-mpc's CSTR example (nominal), whole-horizon transcription, condensed DAQP (AUTO),
   QP data / condensing / update compiled to C (``codegen=True``: gcc runs in the background
   and is waited for before the closed loop; its time is printed), first step by iterated SQP
   (``ipopt_fallback=False``); the same RTI steps as ``bench_mpc_cstr.py`` (which starts
