@@ -35,6 +35,10 @@ from plant_models.results import SolveStatus
 DAQP_INF = 1e30
 """DAQP's infinity: bounds at or beyond it are no bounds (``DAQP_INF`` in its constants.h)."""
 
+PRIMAL_TOL = 1e-9
+"""DAQP's primal feasibility tolerance (its default 1e-6 let a rate limit of the
+Williams-Otto NMPC be exceeded by 2.4e-4 of the limit; qpOASES' answers meet it to 1e-9)."""
+
 _EXIT = {
     1: (SolveStatus.SUCCESS, "optimal"),
     2: (SolveStatus.INFEASIBLE, "soft optimal (soft constraints relaxed)"),
@@ -114,7 +118,7 @@ class DaqpCondensedQp:
             flag, where = -8, "data"
         elif model is None:
             model = daqp.Model()
-            model.settings = {"iter_limit": self._max_iter}
+            model.settings = {"iter_limit": self._max_iter, "primal_tol": PRIMAL_TOL}
             flag, _ = model.setup(h, f, a, bu, bl)
             where = "setup"
             if flag >= 0:
