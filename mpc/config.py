@@ -72,8 +72,8 @@ class QpSolver(Enum):
     CONDENSED_DAQP = "condensed_daqp"
     """The same condensed QP as CONDENSED_QPOASES, solved by DAQP (dual active set, warm
     started from the previous QP's active set; :mod:`mpc.condensed_daqp`). Whole-horizon
-    transcription only. Same steps as qpOASES (1e-9); measured on do-mpc's CSTR (A/B in one
-    process, load 9): 30-38 % less CPU per tight-loop RTI step, 9-25 % cache-cold."""
+    transcription only. Same steps as qpOASES (1e-9); on do-mpc's CSTR (paired A/B in one
+    process, load 2.5-2.8) 12-17 % less CPU per QP, 2-8 % per RTI step."""
     PIQP = "piqp"
     """Stage-structured QP as one sparse QP with a fixed pattern (set up once, updated each
     step), proximal interior point (PIQP, multistage KKT solver). Stage transcription only;
