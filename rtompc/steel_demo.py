@@ -86,6 +86,11 @@ class SteelDemoOptions:
     network, the furnace at its configured targets), the peer of the economic comparison
     on the same event."""
 
+    def __post_init__(self) -> None:
+        # absolute: the bench and the config name files under ``out`` and are read
+        # relative to their own folder (a relative ``out`` was doubled: out/out/pki)
+        object.__setattr__(self, "out", Path(self.out).resolve())
+
 
 def write_files(opts: SteelDemoOptions) -> tuple[Path, Path, str]:
     """Bench, PKI and application config under ``opts.out``; (bench, config, password)."""
