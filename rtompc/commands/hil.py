@@ -51,19 +51,21 @@ def _abs(value: str | None) -> str | None:
     return str(Path(value).expanduser().resolve()) if value else None
 
 
-def bench_from_args(args: argparse.Namespace) -> BenchConfig:
-    """The bench described by the command line (a config file or a plant name plus flags)."""
-    overrides: dict[str, Any] = {
-        "endpoint": args.endpoint,
-        "speed": args.speed,
+def _bench_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The command line's settings over a bench file's, for one bench or each unit's."""
+    return {
+        "speed": None if args.lockstep else args.speed,
         "lockstep": True if args.lockstep else None,
         "security": args.security,
         "cert_dir": _abs(args.cert_dir),
         "users": _abs(args.users),
         "faults": _abs(args.faults),
     }
-    if args.lockstep:
-        overrides["speed"] = None
+
+
+def bench_from_args(args: argparse.Namespace) -> BenchConfig:
+    """The bench described by the command line (a config file or a plant name plus flags)."""
+    overrides = {"endpoint": args.endpoint, **_bench_overrides(args)}
     if args.target.endswith(".toml"):
         bench = load_bench(args.target, **overrides)
     else:
@@ -95,17 +97,7 @@ def benches_from_args(args: argparse.Namespace) -> dict[str, BenchConfig]:
                     "--endpoint, --sample-time and --seed are per unit in a "
                     "multi-unit bench: set them in its [[unit]] tables"
                 )
-            overrides: dict[str, Any] = {
-                "speed": args.speed,
-                "lockstep": True if args.lockstep else None,
-                "security": args.security,
-                "cert_dir": _abs(args.cert_dir),
-                "users": _abs(args.users),
-                "faults": _abs(args.faults),
-            }
-            if args.lockstep:
-                overrides["speed"] = None
-            return load_benches(args.target, **overrides)
+            return load_benches(args.target, **_bench_overrides(args))
     bench = bench_from_args(args)
     return {bench.plant.rsplit(":", 1)[-1]: bench}
 
