@@ -20,8 +20,10 @@ Cases (``--case``, default all):
 
 Every closed-loop case runs both controllers on their own copy of the plant (CVODES) and
 prints per-step wall time (median / p95 / max in ms, first step excluded: both solve it to
-convergence), tight-loop (steps back to back) and cache-cold (a 32 MB sweep and a dense
-product between every two steps, as I/O and the historian do on a plant), the ratio of the
+convergence) in three modes (``--mode``, default all): tight-loop (each tool's steps back to
+back in its own closed loop, do-mpc's after ours), interleaved (the two tools alternate step by
+step, each evicting the other's caches) and cache-cold (a 32 MB sweep and a dense product
+between every two steps, as I/O and the historian do on a plant), the ratio of the
 medians, our build time and peak memory (measured in a fresh interpreter), the steps that
 fell back (cold re-solve) and IPOPT runs (none: ``ipopt_fallback=False``).
 
@@ -32,6 +34,14 @@ Usage::
 """
 
 from __future__ import annotations
+
+import os
+
+# One BLAS thread for both tools: OpenBLAS' worker threads spin after a product (the cache-cold
+# runs' 300x300 one), which counted as CPU time of the step timed next (do-mpc's CPU time per
+# step read 2x its wall time)
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import argparse
 import multiprocessing as mp
@@ -136,15 +146,24 @@ def _stats(v: list[float]) -> str:
     return f"{np.median(a):9.2f}{np.percentile(a, 95):9.2f}{a.max():9.2f}"
 
 
-def closed_loop(case: Case, cold: bool, peer: bool = True) -> dict[str, Any]:
-    """Run ours and do-mpc side by side; per-step times, fallbacks, final states."""
+MODES = ("tight", "interleaved", "cache-cold")
+"""How the steps are timed. ``tight``: each controller runs its own closed loop, nothing between
+its steps but the plant simulation (do-mpc's loop after ours, same process, same plant);
+``interleaved``: the two controllers alternate, so each step starts after the other tool's step
+(caches partly evicted); ``cache-cold``: 32 MB swept and a 300x300 matrix product between any
+two steps (the other work of a plant's cycle: I/O, historian)."""
+
+
+def closed_loop(case: Case, mode: str, peer: bool = True) -> dict[str, Any]:
+    """Run ours and do-mpc on the same closed loop (``mode``: :data:`MODES`); per-step times,
+    fallbacks, final states."""
     from mpc.do_mpc_backend import DoMpcController
 
     model = load(case.plant, **case.plant_params)
     cfg = case.config
     ours = NmpcController(model, cfg)
     codegen_s = _wait_codegen(ours)
-    if codegen_s is not None and not cold:
+    if codegen_s is not None and mode == "tight":
         done = ours._rti.compiled_functions if ours._rti is not None else "stage functions"
         print(
             f"  codegen (background gcc, cached by content): waited {codegen_s:.1f} s after "
@@ -165,27 +184,35 @@ def closed_loop(case: Case, cold: bool, peer: bool = True) -> dict[str, Any]:
     cb: list[float] = []
     solvers: list[str] = []
     ref_fail = 0
-    for k in range(case.steps):
+    cold = mode == "cache-cold"
+    order = (
+        [(k, who) for who in ("ours", "peer") for k in range(case.steps)]
+        if mode == "tight"
+        else [(k, who) for k in range(case.steps) for who in ("ours", "peer")]
+    )
+    for k, who in order:
+        if who == "peer" and (ref is None or ref_fail):
+            continue
         if cold:
             _other_work()
-        t0, c0 = time.perf_counter(), time.process_time()
-        ra = ours.step(xa, u_prev=u0 if k == 0 else None)
-        ta.append(time.perf_counter() - t0)
-        ca_.append(time.process_time() - c0)
-        if ra.u is None:
-            raise RuntimeError(f"{case.name} step {k}: ours {ra.status.value} {ra.message}")
-        solvers.append(ra.solver)
-        xa = model.simulate(xa, [ra.u], dt).x[-1]
-        if ref is not None:
-            if cold:
-                _other_work()
+        if who == "ours":
+            t0, c0 = time.perf_counter(), time.process_time()
+            ra = ours.step(xa, u_prev=u0 if k == 0 else None)
+            ta.append(time.perf_counter() - t0)
+            ca_.append(time.process_time() - c0)
+            if ra.u is None:
+                raise RuntimeError(f"{case.name} step {k}: ours {ra.status.value} {ra.message}")
+            solvers.append(ra.solver)
+            xa = model.simulate(xa, [ra.u], dt).x[-1]
+        else:
+            assert ref is not None
             t0, c0 = time.perf_counter(), time.process_time()
             rb = ref.step(xb, u_prev=u0 if k == 0 else None)
             tb.append(time.perf_counter() - t0)
             cb.append(time.process_time() - c0)
             if rb.u is None:
                 ref_fail += 1
-                break
+                continue
             xb = model.simulate(xb, [rb.u], dt).x[-1]
     return {
         "ta": ta,
@@ -203,19 +230,19 @@ def closed_loop(case: Case, cold: bool, peer: bool = True) -> dict[str, Any]:
     }
 
 
-def report(case: Case, peer: bool = True) -> None:
-    """Print the table of one case (tight and cache-cold)."""
+def report(case: Case, peer: bool = True, modes: tuple[str, ...] = MODES) -> None:
+    """Print the table of one case (:data:`MODES`)."""
     build_s, peak_mb, peak_abs = build_cost(case.plant, case.plant_params, case.config)
     print(f"\n== {case.name}: N = {case.config.horizon_steps}, {case.steps} closed-loop steps ==")
     print(f"  load average at start of case: {_loadavg()}")
     if case.peer_label and peer:
         print(f"  do-mpc peer: {case.peer_label}")
         _discretisation_errors(case)
-    for cold in (False, True):
+    for mode in modes:
         t0 = time.perf_counter()
-        r = closed_loop(case, cold, peer)
+        r = closed_loop(case, mode, peer)
         ours = r["ours"]
-        if not cold:
+        if mode == "tight":
             qp = (
                 ours._stage.qp_solver.value
                 if ours._stage is not None
@@ -226,8 +253,7 @@ def report(case: Case, peer: bool = True) -> None:
                 f"{build_s:.2f} s, peak RSS +{peak_mb:.0f} MB by the build, {peak_abs:.0f} MB "
                 "in all (fresh interpreter)"
             )
-        label = "cache-cold" if cold else "tight"
-        print(f"  {label:<11}{'median':>9}{'p95':>9}{'max':>9}   [ms per step, first excluded]")
+        print(f"  {mode:<11}{'median':>9}{'p95':>9}{'max':>9}   [ms per step, first excluded]")
         print(f"  {'ours':<11}{_stats(r['ta'][1:])}")
         if r["tb"]:
             print(f"  {'do-mpc':<11}{_stats(r['tb'][1:])}")
@@ -248,7 +274,7 @@ def report(case: Case, peer: bool = True) -> None:
             f"steps by {sorted(set(r['solvers']))}; do-mpc failures: {r['ref_fail']}; "
             f"wall {time.perf_counter() - t0:.0f} s; load average {_loadavg()}"
         )
-        if r["tb"] and not cold:
+        if r["tb"] and mode == "tight":
             model = r["model"]
             dx = np.abs(r["xa"] - r["xb"]) / np.maximum(np.abs(model.x.nominal), 1e-12)
             print(
@@ -370,7 +396,7 @@ def _step_time(plant: str, params: dict[str, Any], cfg: MpcConfig, steps: int = 
         CvSpec("x_b", weight=1.0, target=0.9 * y0[1], cost_scale=1e-3),
     )
     case = Case("scale", plant, params, replace(cfg, cvs=cvs, first_sqp_iterations=60), steps)
-    r = closed_loop(case, cold=False, peer=False)
+    r = closed_loop(case, "tight", peer=False)
     return float(np.median(r["ta"][1:]))
 
 
@@ -433,6 +459,14 @@ def main() -> None:
     )
     parser.add_argument("--steps", type=int, default=15, help="closed-loop steps per case")
     parser.add_argument(
+        "--mode",
+        action="append",
+        default=None,
+        choices=MODES,
+        help="how steps are timed (default all): tight (each tool's own loop), interleaved "
+        "(alternating), cache-cold (other work between steps)",
+    )
+    parser.add_argument(
         "--no-peer",
         action="append",
         default=[],
@@ -455,8 +489,6 @@ def main() -> None:
     parser.add_argument("--png", type=Path, default=ROOT / "docs" / "img" / "nmpc_scaling.png")
     args = parser.parse_args()
     warnings.simplefilter("ignore")
-    import os
-
     print(f"load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     chosen = args.case or CASES
     all_cases = cases(args.steps)
@@ -470,7 +502,7 @@ def main() -> None:
             if qp is not None:
                 case.config = replace(case.config, qp_solver=QpSolver(qp))
                 print(f"\n-- qp_solver = {qp!r}")
-            report(case, peer=name not in args.no_peer)
+            report(case, peer=name not in args.no_peer, modes=tuple(args.mode or MODES))
     print(f"load average at end: {os.getloadavg()[0]:.1f}")
     print(
         "Wall times on a machine with load average > 2 are inflated by waiting for a core;"
