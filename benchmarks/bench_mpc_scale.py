@@ -22,8 +22,8 @@ Every closed-loop case runs both controllers on their own copy of the plant (CVO
 prints per-step wall time (median / p95 / max in ms, first step excluded: both solve it to
 convergence) in three modes (``--mode``, default all): tight-loop (each tool's steps back to
 back in its own closed loop, do-mpc's after ours), interleaved (the two tools alternate step by
-step, each evicting the other's caches) and cache-cold (a 32 MB sweep and a dense product
-between every two steps, as I/O and the historian do on a plant), the ratio of the
+step, each evicting the other's caches) and cache-cold (a 32 MB sweep and a 200,000-number
+sort between every two steps, as I/O and the historian do on a plant), the ratio of the
 medians, our build time and peak memory (measured in a fresh interpreter), the steps that
 fell back (cold re-solve) and IPOPT runs (none: ``ipopt_fallback=False``).
 
@@ -37,11 +37,11 @@ from __future__ import annotations
 
 import os
 
-# One BLAS thread for both tools: OpenBLAS' worker threads spin after a product (the cache-cold
-# runs' 300x300 one), which counted as CPU time of the step timed next (do-mpc's CPU time per
-# step read 2x its wall time)
+# One BLAS thread for both tools (before numpy loads OpenBLAS; an explicit setting wins). With
+# OpenBLAS' default two threads on this 2-vCPU machine a worker thread spun during our steps:
+# CPU time per CSTR step 0.62 ms for 0.31 ms wall, and up to 0.59 ms wall. do-mpc lost nothing
+# with one thread (CSTR 28.6 vs 26.9 ms, industrial_poly robust 873 vs 979 ms: noise).
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import argparse
 import multiprocessing as mp
@@ -63,13 +63,17 @@ from plant_models.model import PlantModel
 
 ROOT = Path(__file__).resolve().parents[1]
 _SINK = np.zeros(4_000_000)  # 32 MB swept between steps in the cache-cold runs
-_MAT = np.random.default_rng(0).random((300, 300))
+_KEYS = np.random.default_rng(0).random(200_000)
 
 
 def _other_work() -> None:
-    """What runs between two controller steps on a plant (I/O, historian): evicts caches."""
+    """What runs between two controller steps on a plant (I/O, historian): evicts caches.
+
+    Single-threaded on purpose: a BLAS product here (a 300x300 one until 2026-12-02) left
+    OpenBLAS' worker threads spinning into the step timed next, counted as its CPU time
+    (do-mpc's CPU time per step read twice its wall time)."""
     _SINK[:] += 1.0
-    float((_MAT @ _MAT).sum())
+    float(np.sort(_KEYS)[-1])
 
 
 @dataclass
@@ -150,8 +154,8 @@ MODES = ("tight", "interleaved", "cache-cold")
 """How the steps are timed. ``tight``: each controller runs its own closed loop, nothing between
 its steps but the plant simulation (do-mpc's loop after ours, same process, same plant);
 ``interleaved``: the two controllers alternate, so each step starts after the other tool's step
-(caches partly evicted); ``cache-cold``: 32 MB swept and a 300x300 matrix product between any
-two steps (the other work of a plant's cycle: I/O, historian)."""
+(caches partly evicted); ``cache-cold``: 32 MB swept and 200,000 numbers sorted between any two
+steps (the other work of a plant's cycle: I/O, historian)."""
 
 
 def closed_loop(case: Case, mode: str, peer: bool = True) -> dict[str, Any]:

@@ -48,7 +48,9 @@ def test_plc_refusing_remote_keeps_the_period(
     code = eng.wait(120)
     summary = eng.summary()
     assert code == 3, eng.stdout[-3000:]
-    assert summary["overruns"] == 0, summary
+    # the defect blocked every cycle for mode_timeout_s: 40 overruns in 40 cycles; a loaded
+    # 2-core host (load 9-10 measured) may still overrun a cycle or two by scheduling alone
+    assert summary["overruns"] <= 2, summary
     assert summary["cycles"] == 40
     # asked at cycle 0, then after 4, 8, 16 cycles (backoff): 0, 4, 12, 28
     assert summary["remote_requests"] == 4
