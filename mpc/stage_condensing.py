@@ -51,6 +51,12 @@ class StageCondenser:
         self.keep_term = keep_term
         self.max_iter = max_iter
         self.n_rows = int(keep_stage.sum() * self.n_st + keep_term.sum() * (~is_stage).sum())
+        self._st = np.flatnonzero(is_stage)
+        self._tm = np.flatnonzero(~is_stage)
+        self._k = np.arange(self.n_st)
+        self._sens = np.zeros((is_stage.size, nxb, self.nv))
+        """Node sensitivities, reused: per node only the columns of earlier controls are
+        written (the rest stay zero)."""
         self.free = np.ones(self.nv, dtype=bool) if free is None else free
         """Controls the QP optimises; the others are pinned by equal bounds (e.g. the slacks of
         hard bounds from the second node on) and are eliminated before qpOASES."""
@@ -95,75 +101,76 @@ class StageCondenser:
         followed by another scenario. Rows: ``lo <= g [dX; dU] <= hi``.
         """
         nxb, nub, nv = self.nxb, self.nub, self.nv
+        is_stage = self.is_stage
+        n_nodes = is_stage.size
+        # forward recursion of the node sensitivities dX_i = S_i v + O_i (S_i is zero beyond
+        # the controls before node i; those columns of the buffer are never written)
+        sens, off = self._sens, np.zeros((n_nodes, nxb))
+        a_i = b_i = 0
+        for i in range(n_nodes - 1):
+            act = a_i * nub
+            if is_stage[i]:
+                amat = a_stage[a_i]
+                ax = amat[:, :nxb]
+                if act:
+                    sens[i + 1, :, :act] = ax @ sens[i, :, :act]
+                sens[i + 1, :, act : act + nub] = amat[:, nxb:]
+                off[i + 1] = ax @ off[i] + c_stage[a_i]
+                a_i += 1
+            else:
+                if b_i < a_jump.shape[0]:
+                    sens[i + 1, :, :act] = a_jump[b_i] @ sens[i, :, :act]
+                    off[i + 1] = a_jump[b_i] @ off[i] + c_jump[b_i]
+                b_i += 1
+        # cost and rows, all nodes of a kind at once
+        st, tm = self._st, self._tm
+        n_st, k = st.size, self._k
+        s_st, o_st = sens[st], off[st]
+        hxx, hxu, huu = h_stage[:, :nxb, :nxb], h_stage[:, :nxb, nxb:], h_stage[:, nxb:, nxb:]
         hc = np.zeros((nv, nv))
         qc = np.zeros(nv)
+        blocks = hc.reshape(n_st, nub, n_st, nub)  # view: [stage, ., stage, .] blocks
+        blocks[k, :, k, :] += huu
+        qc += (np.einsum("kiu,ki->ku", hxu, o_st) + q_stage[:, nxb:]).ravel()
+        qc += np.einsum("kiv,ki->v", s_st, np.einsum("kij,kj->ki", hxx, o_st) + q_stage[:, :nxb])
+        nz = np.flatnonzero(np.any(hxx != 0.0, axis=(0, 1)) | np.any(hxx != 0.0, axis=(0, 2)))
+        if nz.size:  # tracked states only
+            sz = s_st[:, nz, :]
+            hz = sz.reshape(-1, nv).T @ (hxx[:, nz][:, :, nz] @ sz).reshape(-1, nv)
+            hc += hz
+        nzc = np.flatnonzero(np.any(hxu != 0.0, axis=(0, 2)))
+        if nzc.size:  # cross terms: column block of stage k gets S_k' hxu_k
+            cross = np.einsum("kiv,kiu->vku", s_st[:, nzc, :], hxu[:, nzc, :]).reshape(nv, nv)
+            hc += cross
+            hc += cross.T
         rows: list[NDArray[np.float64]] = []
         lo: list[NDArray[np.float64]] = []
         hi: list[NDArray[np.float64]] = []
-        sens = np.zeros((nxb, nv))
-        off = np.zeros(nxb)
-        dx_s: list[NDArray[np.float64]] = []
-        dx_o: list[NDArray[np.float64]] = []
-        a_i = b_i = 0
-        for stage in self.is_stage:
-            dx_s.append(sens)
-            dx_o.append(off)
-            act = a_i * nub  # the sensitivities are zero for later controls
-            sa = sens[:, :act]
-            if stage:
-                va = slice(a_i * nub, (a_i + 1) * nub)
-                h = h_stage[a_i]
-                hxx, hxu, huu = h[:nxb, :nxb], h[:nxb, nxb:], h[nxb:, nxb:]
-                nz = np.flatnonzero(hxx.any(axis=0) | hxx.any(axis=1))  # tracked states only
-                if nz.size:
-                    sz = sa[nz]
-                    hc[:act, :act] += sz.T @ hxx[np.ix_(nz, nz)] @ sz
-                nzc = np.flatnonzero(hxu.any(axis=1))
-                if nzc.size:
-                    cross = sa[nzc].T @ hxu[nzc]
-                    hc[:act, va] += cross
-                    hc[va, :act] += cross.T
-                hc[va, va] += huu
-                qx, qu = q_stage[a_i, :nxb], q_stage[a_i, nxb:]
-                qc[:act] += sa.T @ (hxx @ off + qx)
-                qc[va] += hxu.T @ off + qu
-                g = g_stage[a_i][self.keep_stage]
-                if g.shape[0]:
-                    row = np.zeros((g.shape[0], nv))
-                    row[:, :act] = g[:, :nxb] @ sa
-                    row[:, va] += g[:, nxb:]
-                    shift = g[:, :nxb] @ off
-                    rows.append(row)
-                    lo.append(lo_stage[a_i][self.keep_stage] - shift)
-                    hi.append(hi_stage[a_i][self.keep_stage] - shift)
-                amat = a_stage[a_i]
-                new = np.zeros_like(sens)
-                new[:, :act] = amat[:, :nxb] @ sa
-                new[:, va] = amat[:, nxb:]
-                off = amat[:, :nxb] @ off + c_stage[a_i]
-                sens = new
-                a_i += 1
-            else:
-                h = h_term[b_i]
-                nz = np.flatnonzero(h.any(axis=0) | h.any(axis=1))
-                if nz.size:
-                    sz = sa[nz]
-                    hc[:act, :act] += sz.T @ h[np.ix_(nz, nz)] @ sz
-                qc[:act] += sa.T @ (h @ off + q_term[b_i])
-                g = g_term[b_i][self.keep_term]
-                if g.shape[0]:
-                    row = np.zeros((g.shape[0], nv))
-                    row[:, :act] = g @ sa
-                    rows.append(row)
-                    shift = g @ off
-                    lo.append(lo_term[b_i][self.keep_term] - shift)
-                    hi.append(hi_term[b_i][self.keep_term] - shift)
-                if b_i < a_jump.shape[0]:
-                    new = np.zeros_like(sens)
-                    new[:, :act] = a_jump[b_i] @ sa
-                    sens = new
-                    off = a_jump[b_i] @ off + c_jump[b_i]
-                b_i += 1
+        g = g_stage[:, self.keep_stage]
+        if g.shape[1]:
+            gx = g[:, :, :nxb]
+            row = np.einsum("kri,kiv->krv", gx, s_st)
+            row.reshape(n_st, -1, n_st, nub)[k, :, k, :] += g[:, :, nxb:]
+            shift = np.einsum("kri,ki->kr", gx, o_st)
+            rows.append(row.reshape(-1, nv))
+            lo.append((lo_stage[:, self.keep_stage] - shift).ravel())
+            hi.append((hi_stage[:, self.keep_stage] - shift).ravel())
+        if tm.size:
+            s_tm, o_tm = sens[tm], off[tm]
+            nzt = np.flatnonzero(
+                np.any(h_term != 0.0, axis=(0, 1)) | np.any(h_term != 0.0, axis=(0, 2))
+            )
+            if nzt.size:
+                sz = s_tm[:, nzt, :]
+                hc += sz.reshape(-1, nv).T @ (h_term[:, nzt][:, :, nzt] @ sz).reshape(-1, nv)
+            qc += np.einsum("kiv,ki->v", s_tm, np.einsum("kij,kj->ki", h_term, o_tm) + q_term)
+            gt = g_term[:, self.keep_term]
+            if gt.shape[1]:
+                rows.append(np.einsum("kri,kiv->krv", gt, s_tm).reshape(-1, nv))
+                shift = np.einsum("kri,ki->kr", gt, o_tm)
+                lo.append((lo_term[:, self.keep_term] - shift).ravel())
+                hi.append((hi_term[:, self.keep_term] - shift).ravel())
+        dx_all = (sens, off)
         hc = 0.5 * (hc + hc.T)
         amat_c = np.vstack(rows) if rows else np.zeros((0, nv))
         lba = np.concatenate(lo) if lo else np.zeros(0)
@@ -189,7 +196,8 @@ class StageCondenser:
         v = np.empty(nv)
         v[fr] = np.asarray(sol["x"], dtype=float).reshape(-1)
         v[fx] = dv_fix
-        dx = np.stack([s @ v + o for s, o in zip(dx_s, dx_o, strict=True)])
+        sens, off = dx_all
+        dx = sens @ v + off
         return status, message, iters, dx, v
 
 
@@ -208,9 +216,11 @@ def resolve_stage_qp(sp: StageProblem) -> QpSolver:
     """
     choice = sp.config.qp_solver
     if choice is QpSolver.CONDENSED_DAQP:
-        raise ConfigError("qp_solver: 'condensed_daqp' needs the whole-horizon transcription "
-                          "(transcription = \"whole_horizon\" or \"auto\" on a small "
-                          "nominal problem)")
+        raise ConfigError(
+            "qp_solver: 'condensed_daqp' needs the whole-horizon transcription "
+            '(transcription = "whole_horizon" or "auto" on a small '
+            "nominal problem)"
+        )
     if choice is not QpSolver.AUTO:
         return choice
     nv = int(free_controls(sp).sum())
