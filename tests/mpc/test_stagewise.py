@@ -244,3 +244,34 @@ def test_column_a_tracks_a_purity_step_without_ipopt(disc):
     y = col.outputs(x)
     assert abs(y[0] - 0.995) < 5e-4 and abs(y[1] - 0.005) < 5e-4
     assert ctrl.fallbacks == 0
+
+
+@pytest.mark.slow
+def test_column_a_collocation_dynamics_compile_and_step_as_the_vm(tmp_path, monkeypatch):
+    """The stage dynamics of a large model's collocation (82 states: an MX function with the
+    collocation Newton step as a sparse linear solve) are compiled with ``codegen``: CasADi
+    cannot generate C for CSparse's LU (gcc failed and ``dyn`` stayed interpreted), so with
+    ``codegen`` the solve is CasADi's QR. The compiled steps equal the VM's (CSparse)."""
+    monkeypatch.setenv("RTOMPC_CACHE_DIR", str(tmp_path))
+    col = load("distillation_column_a")
+    tgt = OperatingTarget(time_s=0.0, y={"x_d": 0.995, "x_b": 0.005}, source="operator")
+    moves = []
+    for codegen in (False, True):
+        cfg = column_a_config(
+            discretisation=Discretisation.COLLOCATION, horizon_steps=6, codegen=codegen
+        )
+        ctrl = NmpcController(col, cfg)
+        stage = ctrl._stage
+        assert stage is not None
+        if codegen:
+            assert stage._codegen is not None and stage._codegen.wait(600)
+        x = col.nominal.x.copy()
+        us = []
+        for k in range(4):
+            r = ctrl.step(x, target=tgt, u_prev=col.nominal.u if k == 0 else None)
+            assert r.usable, r.message
+            us.append(r.u)
+            x = col.simulate(x, [r.u], 60.0).x[-1]
+        assert sorted(stage.compiled) == (["dyn", "stage", "term"] if codegen else [])
+        moves.append(np.array(us))
+    np.testing.assert_allclose(moves[1], moves[0], rtol=1e-7)
