@@ -102,6 +102,10 @@ class RemoteHandshake:
         """REMOTE requests sent."""
         self.drops = 0
         """Times the plant went from REMOTE to LOCAL with the link up."""
+        self.watchdog_trips = 0
+        """Of those, the drops whose PLC status text named its watchdog."""
+        self.last_drop = ""
+        """What the PLC said at the last drop ("" before any)."""
         self._may_ask = True
         self._wait = 0
         self._interval = settings.retry_cycles
@@ -144,7 +148,10 @@ class RemoteHandshake:
         elif mode is PlantMode.LOCAL:
             if self.in_control:
                 self.drops += 1
-                kind = "watchdog trip" if "watchdog" in text.lower() else "plant dropped to LOCAL"
+                watchdog = "watchdog" in text.lower()
+                self.watchdog_trips += watchdog
+                self.last_drop = text or "no status text"
+                kind = "watchdog trip" if watchdog else "plant dropped to LOCAL"
                 events.append(
                     f"{kind} with the link up (PLC: {text or 'no status text'}): "
                     "heartbeat and writes stopped, following the plant's MVs"

@@ -39,6 +39,10 @@ class ExitCode(IntEnum):
     """The share of cycles with a refused or failed write exceeded ``loop.max_write_failure_share``."""
     LINK_LOST = 5
     """The link to the plant was down at the end of the run."""
+    WATCHDOG_TRIPPED = 6
+    """ON run that ended in control, but the PLC's heartbeat watchdog tripped during it (the
+    plant went LOCAL with the link up, its status text naming the watchdog) and control came
+    back: the engine did not keep the plant alive for a while."""
 
 
 class HandBack(Enum):
@@ -75,21 +79,33 @@ def decide_exit(
     write_failures: int,
     max_write_failure_share: float,
     stopped_by: str,
+    watchdog_trips: int = 0,
+    last_drop: str = "",
 ) -> RunOutcome:
-    """The outcome of a finished run: link, then control, then write failures, else OK."""
+    """The outcome of a finished run: link, then control, then write failures, then watchdog
+    trips during the run, else OK. ``last_drop``: what the PLC said when it last dropped to
+    LOCAL (named in the reason)."""
     attempts = writes + write_failures
     share = write_failures / attempts if attempts else 0.0
     if not connected:
         return RunOutcome(ExitCode.LINK_LOST, f"link to the plant lost at the end ({stopped_by})")
     if on and not in_control:
+        said = f"; PLC at the last drop: {last_drop}" if last_drop else ""
         return RunOutcome(
-            ExitCode.NOT_IN_CONTROL, f"plant not in REMOTE at the end of an ON run ({stopped_by})"
+            ExitCode.NOT_IN_CONTROL,
+            f"plant not in REMOTE at the end of an ON run{said} ({stopped_by})",
         )
     if on and attempts and share > max_write_failure_share:
         return RunOutcome(
             ExitCode.WRITE_FAILURES,
             f"{write_failures} of {attempts} writes failed ({share:.0%} > "
             f"{max_write_failure_share:.0%}) ({stopped_by})",
+        )
+    if on and watchdog_trips:
+        return RunOutcome(
+            ExitCode.WATCHDOG_TRIPPED,
+            f"the PLC's watchdog tripped {watchdog_trips} time(s) during the run, control came "
+            f"back (PLC at the last drop: {last_drop or 'no status text'}) ({stopped_by})",
         )
     return RunOutcome(ExitCode.OK, stopped_by)
 

@@ -298,6 +298,7 @@ _SEVERITY = (
     ExitCode.LINK_LOST,
     ExitCode.NOT_IN_CONTROL,
     ExitCode.WRITE_FAILURES,
+    ExitCode.WATCHDOG_TRIPPED,
     ExitCode.OK,
 )
 """Exit codes, worst first."""
@@ -468,6 +469,11 @@ def _default_outcome(name: str, loop: ControlLoop) -> RunOutcome:
         return RunOutcome(ExitCode.LINK_LOST, "link to the plant lost at the end")
     if loop.settings.mode is Mode.ON and not loop.handshake.in_control:
         return RunOutcome(ExitCode.NOT_IN_CONTROL, "plant not in REMOTE at the end of an ON run")
+    if loop.settings.mode is Mode.ON and loop.handshake.watchdog_trips:
+        return RunOutcome(
+            ExitCode.WATCHDOG_TRIPPED,
+            "the PLC's watchdog tripped during the run, control came back",
+        )
     return RunOutcome(ExitCode.OK, "normal end")
 
 

@@ -221,6 +221,8 @@ class SiteRun:
             on=u.mode is Mode.ON,
             connected=loop.connected,
             in_control=loop.handshake.in_control,
+            watchdog_trips=loop.handshake.watchdog_trips,
+            last_drop=loop.handshake.last_drop,
             writes=loop.write_attempts - loop.stats.write_failures,
             write_failures=loop.stats.write_failures,
             max_write_failure_share=u.cfg.loop.max_write_failure_share,

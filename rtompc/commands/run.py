@@ -208,6 +208,8 @@ async def run_app(
                 on=run_mode is Mode.ON,
                 connected=loop.connected,
                 in_control=loop.handshake.in_control,
+                watchdog_trips=loop.handshake.watchdog_trips,
+                last_drop=loop.handshake.last_drop,
                 writes=loop.write_attempts - loop.stats.write_failures,
                 write_failures=loop.stats.write_failures,
                 max_write_failure_share=cfg.loop.max_write_failure_share,

@@ -217,6 +217,7 @@ async def test_watchdog_trip_with_link_up_recovers(cstr: PlantModel, tmp_path: P
     assert any("granted REMOTE" in e for e in back.events)
     assert back.cycle - trip.cycle == 6
     assert loop.handshake.drops == 1 and loop.handshake.requests == 2
+    assert loop.handshake.watchdog_trips == 1 and "watchdog tripped" in loop.handshake.last_drop
     # bumpless from the safe values, rate limits hold from there
     first = next(r for r in recs if r.cycle >= back.cycle and r.write_status == "verified")
     assert first.cycle == back.cycle

@@ -86,9 +86,11 @@ def test_watchdog_trip_link_up_recovers(
         t_back = eng.wait_line("plant granted REMOTE (PLC: REMOTE: granted", 30, after=t_trip)
         time.sleep(1.5)
         eng.signal(signal.SIGTERM)
-        assert eng.wait() == 0, eng.stdout[-3000:]
+        # in control again at the end, but the watchdog tripped on the way: its own exit code
+        assert eng.wait() == 6, eng.stdout[-3000:]
     finally:
         eng.kill()
+    assert "exit 6 (watchdog_tripped): the PLC's watchdog tripped 1 time(s)" in eng.stdout
     assert hb1 == hb0, "the engine kept its heartbeat while the plant was LOCAL"
     assert "LOCAL: heartbeat watchdog tripped" in eng.stdout
     rows = historian_rows(tmp_path / "h.sqlite", 1)

@@ -202,3 +202,50 @@ async def test_write_failures_above_the_share_give_exit_code_4(cstr: PlantModel)
     assert outcome(0.1).code is ExitCode.WRITE_FAILURES
     assert f"{loop.stats.write_failures} of 20 writes failed" in outcome(0.1).reason
     assert outcome(1.0).code is ExitCode.OK
+
+
+@pytest.mark.parametrize(
+    ("why", "comes_back", "code"),
+    [
+        ("LOCAL: heartbeat watchdog tripped (2.0 s)", True, ExitCode.WATCHDOG_TRIPPED),
+        ("LOCAL: heartbeat watchdog tripped (2.0 s)", False, ExitCode.NOT_IN_CONTROL),
+        ("LOCAL by key switch", True, ExitCode.OK),
+    ],
+    ids=["watchdog-back", "watchdog-stays-local", "key-switch-back"],
+)
+async def test_a_watchdog_trip_during_the_run_has_its_own_exit_code(
+    cstr: PlantModel, why: str, comes_back: bool, code: ExitCode
+) -> None:
+    """A nightly job or a supervisor learns that the PLC's watchdog tripped even when the
+    engine took control back: exit 6 with what the PLC said (before: 0, the trip was only in
+    the log). Still LOCAL at the end stays 3, now naming the PLC's text; a drop that was not the
+    watchdog (key switch) and came back is a normal end."""
+    io, loop, _ = _stack(cstr)
+    io.__class__ = KeySwitchPlant
+    assert isinstance(io, KeySwitchPlant)
+    _with_policy(loop, RemotePolicy.AUTO, retry=2)
+    async with io:
+        await loop.run(4)
+        await _switch_to_local(io, why)
+        await loop.run(3)
+        if comes_back:
+            io.key_local = False
+            io.status = "REMOTE: granted"
+            await loop.run(6)
+    assert loop.handshake.drops == 1
+    assert loop.handshake.in_control is comes_back
+    out = decide_exit(
+        on=True,
+        connected=loop.connected,
+        in_control=loop.handshake.in_control,
+        writes=loop.write_attempts - loop.stats.write_failures,
+        write_failures=loop.stats.write_failures,
+        max_write_failure_share=0.1,
+        stopped_by="normal end",
+        watchdog_trips=loop.handshake.watchdog_trips,
+        last_drop=loop.handshake.last_drop,
+    )
+    assert out.code is code, out
+    if code is not ExitCode.OK:
+        assert why in out.reason, out.reason
+    assert int(ExitCode.WATCHDOG_TRIPPED) == 6
