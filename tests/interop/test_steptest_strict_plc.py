@@ -175,3 +175,63 @@ def test_steptest_on_a_strict_plc_local_pause_resume_stop(strict_plc_factory, tm
     tol = {"pump": 1.0, "valve": 1e-3, "heater": 1e-3}
     for mv in ("pump", "valve", "heater"):
         assert state["sp"][mv] == pytest.approx(start["sp"][mv], abs=tol[mv]), mv
+
+
+def test_steptest_keys_pause_resume_and_stop_from_a_terminal(strict_plc_factory, tmp_path) -> None:
+    """The keys a test engineer types on the terminal running the test (``p`` pause, ``r``
+    resume, ``q`` stop, each with Enter): read only when stdin is a terminal (here a
+    pseudo-terminal), with the same effect as the signals."""
+    import os
+    import pty
+
+    plc = strict_plc_factory(watchdog_s=10.0)
+    start = plc.state()
+    cfg = _config(plc, tmp_path)
+    (tmp_path / "plan.toml").write_text(PLAN)
+    db = tmp_path / "plc.sqlite"
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "rtompc",
+            "steptest",
+            cfg.name,
+            "plan.toml",
+            "--json",
+            "--print-every",
+            "0",
+        ],
+        cwd=tmp_path,
+        stdin=slave,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    os.close(slave)
+    try:
+        _wait_rows(db, 6, proc)
+        os.write(master, b"p\n")
+        _wait_rows(db, 10, proc)
+        os.write(master, b"r\n")
+        _wait_rows(db, 14, proc)
+        os.write(master, b"q\n")
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        os.close(master)
+    assert proc.returncode == 0, out + err[-3000:]
+    summary = json.loads(out[out.index("{") :])
+    assert summary["status"] == "stopped", summary
+    assert summary["message"] == "stopped from the keyboard", summary
+    rows = _rows(db)
+    assert len(rows) < 24  # stopped before the plan's end
+    paused = [r for r in rows if r[2]]
+    assert 2 <= len(paused) <= 6, [r[:3] for r in rows]
+    pump0 = paused[0][3]
+    assert all(r[3] == pump0 for r in paused)
+    assert pump0 * 60 == pytest.approx(start["sp"]["pump"], abs=1.0)  # paused at the start value
+    after = rows[rows.index(paused[-1]) + 1 :]
+    assert after and not any(r[2] for r in after)  # resumed
+    assert plc.state()["sp"]["pump"] == pytest.approx(start["sp"]["pump"], abs=1.0)
