@@ -170,7 +170,6 @@ class StageCondenser:
                 shift = np.einsum("kri,ki->kr", gt, o_tm)
                 lo.append((lo_term[:, self.keep_term] - shift).ravel())
                 hi.append((hi_term[:, self.keep_term] - shift).ravel())
-        dx_all = (sens, off)
         hc = 0.5 * (hc + hc.T)
         amat_c = np.vstack(rows) if rows else np.zeros((0, nv))
         lba = np.concatenate(lo) if lo else np.zeros(0)
@@ -196,7 +195,6 @@ class StageCondenser:
         v = np.empty(nv)
         v[fr] = np.asarray(sol["x"], dtype=float).reshape(-1)
         v[fx] = dv_fix
-        sens, off = dx_all
         dx = sens @ v + off
         return status, message, iters, dx, v
 
