@@ -16,7 +16,8 @@ redirects to the login form (303), the API answers 401. Writes go only through
 ``GET  /api/events``        Server-Sent Events: ``unit`` (each unit's mode and link)
 ``GET  /api/units/U/frames``  recent frames of unit U (``?last=N``, default 600)
 ``GET  /api/units/U/journal`` the change journal of unit U
-``GET  /api/units/U/events``  Server-Sent Events: ``frame`` and ``journal``
+``GET  /api/units/U/events``  Server-Sent Events: ``history`` (``?last=N`` frames) and the
+                            kept ``journal``, then each new ``frame`` and ``journal``
 ``POST /api/units/U/submit``  ``{"key": ..., "value": ...}`` -> a live change
 ==========================  ===================================================
 """
@@ -249,22 +250,43 @@ class ConsoleApp:
         feed = self.feeds.get(unit[0]) if unit is not None else None
         if feed is None:
             return JSONResponse({"error": "no such unit"}, status_code=404)
-        return self._stream(feed.clients, sse("hello", json.dumps({"unit": feed.view.name})))
+        try:
+            last = max(0, min(int(request.query_params.get("last", "0")), 3600))
+        except ValueError:
+            last = 0
+        return self._stream(
+            feed.clients,
+            sse("hello", json.dumps({"unit": feed.view.name})),
+            lambda: feed.backlog(last),
+        )
 
     async def site_events(self, request: Request) -> Response:
         if self.session(request) is None:
             return _refused()
+
+        def states() -> list[str]:
+            latest = (v.latest for v in self.views.values())
+            return [sse("unit", json.dumps(unit_state(f))) for f in latest if f is not None]
+
         return self._stream(
-            self.site_clients, sse("hello", json.dumps({"units": list(self.views)}))
+            self.site_clients, sse("hello", json.dumps({"units": list(self.views)})), states
         )
 
-    def _stream(self, clients: set[Client], hello: str) -> Response:
+    def _stream(
+        self, clients: set[Client], hello: str, backlog: Callable[[], list[str]]
+    ) -> Response:
+        """An SSE response: ``hello``, then ``backlog()``, then every message put to the
+        client. The client joins ``clients`` and the backlog is read in one step of the
+        event loop (no await between), so nothing published meanwhile falls in a gap: a
+        frame may come twice (in the backlog and live), and the page drops a cycle it has."""
         client = Client()
 
         async def stream() -> AsyncIterator[str]:
             clients.add(client)
+            first = [hello, *backlog()]
             try:
-                yield hello
+                for text in first:
+                    yield text
                 while True:
                     message = await client.next(KEEPALIVE_S)
                     yield message if message is not None else ": keep-alive\n\n"

@@ -231,6 +231,17 @@ class UnitFeed:
         """A JSON array of frames (each encoded at most once while it is kept)."""
         return "[" + ",".join(self.encoded(f) for f in frames) + "]"
 
+    def backlog(self, last: int) -> list[str]:
+        """What a browser gets when it (re)connects, before the live messages: the last
+        ``last`` frames as one ``history`` event (none when 0) and every kept journal entry,
+        oldest first. Called in the console's event loop right after the browser joins
+        :attr:`clients`, so it and the live messages leave no gap."""
+        out = []
+        if last > 0:
+            out.append(sse("history", self.history(self.view.frames()[-last:])))
+        out.extend(sse("journal", json.dumps(e, default=str)) for e in self.journal)
+        return out
+
     async def _forward(self) -> None:
         assert self._sub is not None  # noqa: S101 - set by start()
         while True:

@@ -12,7 +12,6 @@
   const COLORS = { measured: "#1d4ed8", estimate: "#60a5fa", target: "#15803d",
                    low: "#dc2626", high: "#dc2626", prediction: "#f59e0b", planned: "#f59e0b" };
   let units = [], unit = null, frames = [], charts = {}, source = null, scale = 60, scaleName = "min";
-  let opening = 0;                        // the latest openUnit call (an older one gives way)
   const dirty = new Set();                // inputs the user is editing (not overwritten)
   const $ = (id) => document.getElementById(id);
   const el = (tag, attrs, text) => {
@@ -270,12 +269,11 @@
     tb.insertBefore(tr, tb.firstChild);
   }
 
-  async function openUnit(name) {
-    // Switching units quickly starts several of these: each await may resume after a newer
-    // call began, so each step checks it is still the latest (else it stops, leaving no
-    // stream, frames or journal rows of another unit on the page).
-    const mine = ++opening;
-    const current = () => mine === opening;
+  function openUnit(name) {
+    // One stream per unit page. On every (re)connect the server sends "hello", then the
+    // last KEEP frames ("history") and the kept journal, then each new frame and change:
+    // subscribing and the backlog are one step on the server, so no frame or change falls
+    // between them, and a reconnect fills the frames missed meanwhile.
     unit = units.find((u) => u.name === name);
     if (source) { source.close(); source = null; }
     if (trailing !== null) { clearTimeout(trailing); trailing = null; }
@@ -283,18 +281,19 @@
     scale = unit.sample_time_s >= 30 ? 3600 : 60; scaleName = scale === 3600 ? "h" : "min";
     buildUnit();
     $("journal").tBodies[0].textContent = "";
-    const q = encodeURIComponent(name);
-    const got = await (await fetch(`/api/units/${q}/frames?last=${KEEP}`, { credentials: "same-origin" })).json();
-    if (!current()) return;
-    frames = got;
-    lastDraw = -1e9;
-    render();
-    const journal = await (await fetch(`/api/units/${q}/journal`, { credentials: "same-origin" })).json();
-    if (!current()) return;
-    for (const e of journal) addJournal(e);
-    const es = new EventSource(`/api/units/${q}/events`);
+    const es = new EventSource(`/api/units/${encodeURIComponent(name)}/events?last=${KEEP}`);
     source = es;
-    es.addEventListener("hello", () => { $("conn").textContent = "live"; $("conn").className = "badge ok"; });
+    es.addEventListener("hello", () => {
+      if (es !== source) return;
+      $("journal").tBodies[0].textContent = "";   // the kept journal follows
+      $("conn").textContent = "live"; $("conn").className = "badge ok";
+    });
+    es.addEventListener("history", (ev) => {
+      if (es !== source) return;
+      frames = JSON.parse(ev.data);          // the server's frames replace what the page had
+      lastDraw = -1e9;
+      render();
+    });
     es.addEventListener("frame", (ev) => {
       if (es !== source) return;
       const f = JSON.parse(ev.data);
@@ -331,7 +330,7 @@
       if (RANK[ROLE] < RANK.operator) { b.disabled = true; b.title = `needs role operator (you are ${ROLE})`; }
       b.addEventListener("click", () => submit("controller.mode_request", b.dataset.mode));
     }
-    if (units.length) await openUnit(units[0].name);
+    if (units.length) openUnit(units[0].name);
   }
   main();
 })();

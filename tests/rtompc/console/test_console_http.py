@@ -198,3 +198,87 @@ async def test_the_console_encodes_frames_as_frame_to_json(
         got = json.loads(text)
         assert status == 200 and [g["cycle"] for g in got] == [1, 2, 3]
         assert got[-1]["cvs"][1]["high"] is None and got[-1]["mvs"][1]["in_service"] is False
+
+
+class _Sse:
+    """A Server-Sent Events reader over one HTTP connection (stdlib only, blocking)."""
+
+    def __init__(self, h: Http, path: str) -> None:
+        import http.client
+
+        self.con = http.client.HTTPConnection(h.host, h.port, timeout=30)
+        cookie = "; ".join(f"{k}={v}" for k, v in h.cookies.items())
+        self.con.request("GET", path, headers={"Cookie": cookie})
+        self.r = self.con.getresponse()
+        assert self.r.status == 200, self.r.status
+
+    def next(self, timeout_s: float = 20.0) -> tuple[str, str]:
+        """The next event's name and data (keep-alive comments skipped)."""
+        import time
+
+        event, data = "", []
+        end = time.monotonic() + timeout_s
+        while True:
+            if time.monotonic() > end:
+                raise AssertionError(f"no event within {timeout_s} s")
+            line = self.r.fp.readline().decode().rstrip("\n")
+            if line.startswith("event: "):
+                event = line[7:]
+            elif line.startswith("data: "):
+                data.append(line[6:])
+            elif line == "" and event:
+                return event, "\n".join(data)
+
+    def close(self) -> None:
+        self.con.close()
+
+
+async def test_a_page_opened_late_gets_the_frames_and_journal_in_its_stream_then_each_new_frame(
+    cstr: PlantModel, tmp_path: Path
+) -> None:
+    """The unit stream starts with the kept frames (``history``, ``?last=N``) and the kept
+    journal, then carries each new frame: a page subscribes and reads what it missed in one
+    step, so a frame published between a separate fetch and the subscription is not lost
+    (CI saw a page wait 30 s for a tank cycle published in that gap). Reconnecting gets the
+    backlog again. The site stream starts with each unit's latest state."""
+    from rtompc.live import Role
+
+    async with console_stack(cstr, tmp_path) as c:
+        await c.stack.loop.run(3)
+        c.stack.live.submit("cv.c_b.weight", 2.0, role=Role.ENGINEER, user="eng1")
+        h = Http(c.url)
+        await asyncio.to_thread(h.login, "viewer1", PASSWORDS["viewer1"])
+        for last in (600, 2):
+            n = len(c.view.frames())
+            cycles = list(range(max(0, n - last), n))
+            sse = await asyncio.to_thread(_Sse, h, f"/api/units/vdv/events?last={last}")
+            try:
+                first = [await asyncio.to_thread(sse.next) for _ in range(3)]
+                assert [e for e, _ in first] == ["hello", "history", "journal"]
+                assert [f["cycle"] for f in json.loads(first[1][1])] == cycles
+                change = json.loads(first[2][1])
+                assert (change["key"], change["new"], change["user"]) == (
+                    "cv.c_b.weight",
+                    2.0,
+                    "eng1",
+                )
+                await c.stack.loop.run(1)
+                event, data = await asyncio.to_thread(sse.next)
+                assert event == "frame" and json.loads(data)["cycle"] == n
+            finally:
+                sse.close()
+        # without ?last: no history (scripts that only follow), the journal still comes
+        sse = await asyncio.to_thread(_Sse, h, "/api/units/vdv/events")
+        try:
+            got = [await asyncio.to_thread(sse.next) for _ in range(2)]
+            assert [e for e, _ in got] == ["hello", "journal"]
+        finally:
+            sse.close()
+        site = await asyncio.to_thread(_Sse, h, "/api/events")
+        try:
+            hello, state = [await asyncio.to_thread(site.next) for _ in range(2)]
+            assert hello[0] == "hello" and state[0] == "unit"
+            s = json.loads(state[1])
+            assert (s["unit"], s["cycle"], s["mode"]) == ("vdv", len(c.view.frames()) - 1, "on")
+        finally:
+            site.close()
