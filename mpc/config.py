@@ -357,10 +357,15 @@ class MpcConfig:
     qp_max_iter: int = 100
     """QP iteration limit: HPIPM iterations; for qpOASES the working-set changes (at least
     10 per QP variable)."""
-    codegen: bool = False
-    """Compile to C (needs a C compiler; falls back if none): the QP data function on the
-    whole-horizon path; the per-stage functions, in the background, on the stage-structured
-    path (see :mod:`mpc.stage_codegen`)."""
+    codegen: bool | str = "auto"
+    """Compile to C in the background (needs a C compiler): the QP data, condensing and
+    update functions on the whole-horizon path; the per-stage functions on the
+    stage-structured path (see :mod:`mpc.stage_codegen`). The controller steps with the
+    CasADi VM until gcc is done, then with the compiled code; libraries are cached by
+    content. ``"auto"`` (default): on when a C compiler is found, unless the environment
+    variable ``RTOMPC_CODEGEN`` is ``off`` (:func:`mpc.stage_codegen.resolve_codegen`);
+    ``True``: on (interpreted, with a log line, when there is no compiler); ``False``: off.
+    Measured gains in the README's NMPC benchmark table."""
     codegen_budget_s: float = 120.0
     """Estimated gcc time above which a stage function is not compiled (estimated from the
     generated C's size before gcc starts)."""
@@ -466,6 +471,8 @@ class MpcConfig:
                               f"got {self.robust_horizon}")
         if not isinstance(self.ipopt_fallback, bool):
             raise ConfigError(f"ipopt_fallback: expected true/false, got {self.ipopt_fallback!r}")
+        if not isinstance(self.codegen, bool) and self.codegen != "auto":
+            raise ConfigError(f'codegen: expected true, false or "auto", got {self.codegen!r}')
         if _finite(self.codegen_budget_s, "codegen_budget_s") < 0:
             raise ConfigError(f"codegen_budget_s: must be >= 0, got {self.codegen_budget_s}")
         pen = _finite(self.hard_bound_penalty, "hard_bound_penalty")

@@ -38,6 +38,7 @@ from mpc.config import MpcConfig, MvSpec, QpSolver, Transcription
 from mpc.ocp import Ocp, build_ocp, parameter_vector
 from mpc.result import MpcResult
 from mpc.solvers import IpoptSolver, RtiSolver, SolveOutcome
+from mpc.stage_codegen import resolve_codegen
 from mpc.stage_solver import StageIterate, StageRtiSolver
 from mpc.stagewise import WHOLE_HORIZON_MAX_STATES, StageProblem, build_stage_problem
 from plant_models.errors import ConfigError, ModelError
@@ -77,8 +78,11 @@ class NmpcController:
             raise ConfigError(
                 f"solver: expected one of {[s.value for s in SolverKind]}, got {solver!r}"
             ) from None
+        if not isinstance(config.codegen, bool):  # "auto": decided once, here
+            config = dataclasses.replace(config, codegen=resolve_codegen(config.codegen))
         self.model = model
         self.config = config
+        """The configuration in use (``codegen = "auto"`` resolved to true or false)."""
         self.base_config = config
         """The configuration as built (``config`` differs while MVs are restricted)."""
         self.solver_kind = solver

@@ -22,14 +22,11 @@ import ctypes
 import io
 import logging
 import os
-import signal
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import casadi as ca
 import numpy as np
@@ -39,11 +36,9 @@ from mpc.condensed_daqp import DaqpCondensedQp, daqp_condensing, daqp_status
 from mpc.condensing import condensed_functions, resolve_qp_solver
 from mpc.config import QpSolver
 from mpc.ocp import Ocp
+from mpc.stage_codegen import BackgroundCompiler, resolve_codegen
 from plant_models.errors import ConfigError
 from plant_models.results import SolveStatus, status_from_ipopt
-
-if TYPE_CHECKING:
-    from mpc.stage_codegen import BackgroundCompiler
 
 log = logging.getLogger(__name__)
 
@@ -115,26 +110,6 @@ class IpoptSolver:
                                 "non-finite iterate", "ipopt")
         return SolveOutcome(status, w, int(stats.get("iter_count", 0)),
                             str(stats.get("return_status", "")), "ipopt")
-
-
-def _cache_dir() -> Path:
-    root = os.environ.get("RTOMPC_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "rtompc")
-    return Path(root) / "mpc_codegen"
-
-
-def _run_compiler(cmd: list[str], timeout_s: float) -> None:
-    """Run the compiler in its own process group; kill the whole group on timeout."""
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            start_new_session=True)
-    try:
-        _, err = proc.communicate(timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
-        raise
-    if proc.returncode != 0:
-        raise subprocess.CalledProcessError(proc.returncode, cmd, stderr=err)
 
 
 def _symbolic_bounds(ocp: Ocp) -> tuple[ca.SX, ca.SX]:
@@ -508,9 +483,7 @@ class RtiSolver:
             self._update = _Buffered(update, {0: self._data.args[0], 1: self._qp.res[0],
                                               2: d[7], 3: d[8], 4: self._data.args[1]})
         self._codegen: BackgroundCompiler | None = None
-        if cfg.codegen:
-            from mpc.stage_codegen import BackgroundCompiler
-
+        if resolve_codegen(cfg.codegen):
             funs = {"update": update, "data": qp_data}
             if condense is not None:
                 try:

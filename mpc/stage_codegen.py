@@ -12,17 +12,24 @@ compiled functions in at the start of a later step. Shared libraries are
 cached under ``$RTOMPC_CACHE_DIR`` (default ``~/.cache/rtompc``) by the SHA-256
 of source and flags, so a second start loads them at once.
 
-Measured gains (VM vs compiled, same machine): industrial_poly collocation
-stage 5x, column A RK4 stage 1.6x; functions using a sparse linear solver
-(collocation of large models) cannot be generated and stay interpreted.
+On by default (``MpcConfig.codegen = "auto"``, :func:`resolve_codegen`): gcc runs at
+the lowest CPU priority, one at a time per process, and is stopped (its output
+removed) when the process exits. Measured per step, compiled vs CasADi VM (quiet
+machine, 2026-12-03): column A RK4 x 16, N = 30: 29 vs 124 ms (gcc 6 s); do-mpc's
+CSTR (whole-horizon QP data, condensing, update): 0.28 vs 0.53 ms (gcc 13 s);
+industrial_poly robust: 29.8 vs 30.4 ms (HPIPM dominates). CSparse's LU cannot be
+generated as C: with code generation the collocation solve of large models uses
+CasADi's sparse QR.
 """
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import logging
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import threading
@@ -32,9 +39,91 @@ from typing import Any
 
 import casadi as ca
 
-from mpc.solvers import _cache_dir, _run_compiler
-
 log = logging.getLogger(__name__)
+
+ENV = "RTOMPC_CODEGEN"
+"""Environment variable deciding ``codegen = "auto"``: ``off`` (also ``0``, ``false``,
+``no``) keeps every controller interpreted; ``on`` or unset compiles when a C compiler is
+found. Test suites and short scripts set ``off``; an explicit ``codegen = true/false``
+wins over it."""
+_OFF = ("off", "0", "false", "no")
+_ON = ("", "on", "1", "true", "yes", "auto")
+NICENESS = 19
+"""gcc runs at the lowest CPU priority: the control loop keeps its core."""
+_GCC_LOCK = threading.Lock()
+"""At most one gcc at a time in this process (several controllers, live rebuilds)."""
+_RUNNING: dict[subprocess.Popen[bytes], Path] = {}
+"""Running gcc processes and the library each writes."""
+_warned_env: list[str] = []
+
+
+def _cache_dir() -> Path:
+    root = os.environ.get("RTOMPC_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "rtompc")
+    return Path(root) / "mpc_codegen"
+
+
+def compiler() -> str | None:
+    """The C compiler used (``gcc``, else ``cc``), or None."""
+    return shutil.which("gcc") or shutil.which("cc")
+
+
+def resolve_codegen(setting: bool | str) -> bool:
+    """Whether a controller with ``MpcConfig.codegen = setting`` compiles: ``True`` and
+    ``False`` as given; ``"auto"``: on when a C compiler is found, unless :data:`ENV` says
+    ``off`` (an unknown value of it is warned about once and read as unset)."""
+    if isinstance(setting, bool):
+        return setting
+    env = os.environ.get(ENV, "").strip().lower()
+    if env in _OFF:
+        return False
+    if env not in _ON and env not in _warned_env:
+        _warned_env.append(env)
+        log.warning("%s=%r: expected on or off; read as unset (auto)", ENV, env)
+    if compiler() is None:
+        log.info("codegen auto: no C compiler found; the controller runs interpreted")
+        return False
+    return True
+
+
+def _kill_running() -> None:
+    """At exit: stop a background gcc (it would outlive the process in its own session) and
+    remove the library it was writing (never a half-written file in the cache)."""
+    for proc, out in list(_RUNNING.items()):
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(5)
+        except (OSError, subprocess.SubprocessError):
+            pass
+        out.unlink(missing_ok=True)
+
+
+atexit.register(_kill_running)
+
+
+def _run_compiler(cmd: list[str], out: Path, timeout_s: float) -> None:
+    """Run the compiler (writing ``out``) at :data:`NICENESS` in its own process group; kill
+    the whole group on timeout or when this process exits."""
+    nice = shutil.which("nice")
+    full = [nice, "-n", str(NICENESS), *cmd] if nice else cmd
+    proc = subprocess.Popen(full, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            start_new_session=True)
+    if not nice:
+        try:
+            os.setpriority(os.PRIO_PROCESS, proc.pid, NICENESS)
+        except OSError:
+            pass
+    _RUNNING[proc] = out
+    try:
+        _, err = proc.communicate(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        raise
+    finally:
+        _RUNNING.pop(proc, None)
+    if proc.returncode != 0:
+        raise subprocess.CalledProcessError(proc.returncode, cmd, stderr=err)
 
 SECONDS_PER_BYTE = 7e-5
 """Estimated gcc -O1 time per byte of generated C (see the module docstring)."""
@@ -61,7 +150,7 @@ class _Job:
 def prepare(fun: ca.Function, budget_s: float, workdir: Path) -> _Job | None:
     """Generate C for ``fun`` (in the calling thread: CasADi is not thread-safe) and decide
     within the budget; None when nothing will be compiled."""
-    cc = shutil.which("gcc") or shutil.which("cc")
+    cc = compiler()
     if cc is None:
         log.info("codegen: no C compiler; %s stays interpreted", fun.name())
         return None
@@ -96,15 +185,22 @@ def _build(job: _Job) -> bool:
     """Run gcc for one job (any thread); True when the library is in place."""
     if job.source is None:
         return True
-    cc = shutil.which("gcc") or shutil.which("cc")
+    cc = compiler()
     assert cc is not None
+    part = job.so_path.with_name(f"{job.so_path.name}.{os.getpid()}.part")
     try:
-        job.so_path.parent.mkdir(parents=True, exist_ok=True)
-        part = job.so_path.with_name(f"{job.so_path.name}.{os.getpid()}.part")
-        _run_compiler([cc, *FLAGS, str(job.source), "-o", str(part)], max(2 * job.estimate_s, 30.0))
-        os.replace(part, job.so_path)
+        with _GCC_LOCK:
+            if job.so_path.exists():  # built meanwhile (another controller, same content)
+                return True
+            job.so_path.parent.mkdir(parents=True, exist_ok=True)
+            _run_compiler(
+                [cc, *FLAGS, str(job.source), "-o", str(part)], part,
+                max(2 * job.estimate_s, 30.0),
+            )
+            os.replace(part, job.so_path)
         return True
     except (OSError, subprocess.SubprocessError) as exc:
+        part.unlink(missing_ok=True)
         log.warning("codegen of %s failed (%s); it stays interpreted", job.name, exc)
         return False
 

@@ -26,7 +26,7 @@ from numpy.typing import NDArray
 from mpc.config import QpSolver
 from mpc.hpipm_capi import HpipmLibraryError
 from mpc.solvers import SolveOutcome, _Buffered
-from mpc.stage_codegen import BackgroundCompiler
+from mpc.stage_codegen import BackgroundCompiler, resolve_codegen
 from mpc.stage_condensing import StageCondenser, free_controls, resolve_stage_qp
 from mpc.stage_hpipm import HpipmStageQp
 from mpc.stage_hpipm_tree import HpipmTreeStageQp
@@ -80,7 +80,7 @@ class StageRtiSolver:
         self.compiled: list[str] = []
         """Stage functions running as compiled C (swapped in when the background gcc is done)."""
         self._codegen: BackgroundCompiler | None = None
-        if cfg.codegen:
+        if resolve_codegen(cfg.codegen):
             self._codegen = BackgroundCompiler(
                 {"dyn": sp.dyn, "stage": sp.stage, "term": sp.terminal}, cfg.codegen_budget_s
             )

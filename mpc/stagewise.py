@@ -54,6 +54,7 @@ from numpy.typing import NDArray
 from mpc.config import CvSpec, Discretisation, MpcConfig, MvSpec
 from mpc.discretisation import collocation_coefficients
 from mpc.soft_limits import limit_rows
+from mpc.stage_codegen import resolve_codegen
 from plant_models.model import PlantModel
 
 SX_DYNAMICS_MAX_STATES = 16
@@ -262,7 +263,7 @@ def dynamics_function(model: PlantModel, config: MpcConfig) -> ca.Function:
     # CSparse's LU is the faster one in the CasADi VM, but cannot be generated as C; CasADi's
     # sparse QR can. Column A, degree 1, N = 30 (dyn for all stages, quiet machine): VM
     # CSparse 7.7 ms, VM QR 8.7-9.4 ms, compiled QR 6.5 ms per step.
-    linsol = "qr" if config.codegen else "csparse"
+    linsol = "qr" if resolve_codegen(config.codegen) else "csparse"
     tmat = -ca.solve(rc, rz, linsol)
     tvec = -ca.solve(rc, rvec, linsol)
     jz = ca.horzcat(float(dvec[0]) * ca.DM.eye(nx), ca.DM(nx, nu)) + ca.mtimes(dc, tmat)

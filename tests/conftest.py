@@ -5,6 +5,8 @@ Chromium with chromedriver and selenium (web console, report) skip with a reason
 are missing on a developer's machine. ``.ci/run`` installs them and sets
 ``RTOMPC_REQUIRE_PEERS=1``: then such a skip is reported as a failure, so a CI machine that
 lost a peer cannot pass with the tests it was meant to run left out.
+
+It also sets ``RTOMPC_CODEGEN=off`` unless set (see below).
 """
 
 from __future__ import annotations
@@ -16,6 +18,10 @@ from typing import Any
 import pytest
 
 REQUIRE_PEERS = os.environ.get("RTOMPC_REQUIRE_PEERS") == "1"
+# The suite builds hundreds of controllers: with the default ``codegen = "auto"`` each would
+# start a background gcc (tens of seconds of CPU on 2 cores). The compiled paths have their own
+# tests (``codegen=True``, and tests/mpc/test_codegen_auto.py sets the variable itself).
+os.environ.setdefault("RTOMPC_CODEGEN", "off")
 PEER_WORDS = ("chromium", "chromedriver", "selenium", "node.js", "node-opcua", "npm ci")
 """Words of the skip reasons that mean "a required peer is missing"."""
 

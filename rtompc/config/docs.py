@@ -210,6 +210,8 @@ class _Walker:
         node, name = self.resolve(alts[0])
         if "enum" in node:
             return "string", " · ".join(f"`{v}`" for v in node["enum"])
+        if "const" in node:
+            return "string", f'`"{node["const"]}"`'
         kind = node.get("type")
         if kind == "object" and "properties" in node:
             return "table", "section below"

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 from enum import Enum
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
@@ -210,9 +210,10 @@ class MpcSection(Section):
     """Extra SQP iterations stop below this scaled step."""
     qp_max_iter: int = Field(default=100, ge=1, le=10000)
     """QP iteration limit."""
-    codegen: bool = False
-    """Compile to C (needs gcc): the QP data function (whole-horizon) or the per-stage
-    functions in the background (stage-structured)."""
+    codegen: bool | Literal["auto"] = "auto"
+    """Compile the controller's functions to C in the background (needs gcc; the controller
+    steps interpreted until gcc is done; cached by content). ``"auto"``: on when a C compiler
+    is found, unless the environment variable ``RTOMPC_CODEGEN=off``."""
     codegen_budget_s: float = Field(default=120.0, ge=0)
     """Estimated gcc time (from the generated C's size, before gcc starts) above which a
     stage function stays interpreted."""
