@@ -1,12 +1,14 @@
 """Compile the per-stage functions to C in the background, within a budget, cached by content.
 
 Only the small per-stage functions are compiled (never a whole horizon). Before
-gcc starts, the generated source is measured and the compile time estimated
+gcc starts, the generated source is measured and the compile time and memory estimated
 from its size (:data:`SECONDS_PER_BYTE`, measured here with gcc -O1 on a loaded
 2-core machine: 1.0 MB of generated C for column A's RK4 stage took 70 s,
-0.56 MB for industrial_poly's collocation stage 45 s); over the budget
-(``MpcConfig.codegen_budget_s``) or above :data:`MAX_SOURCE_BYTES` nothing is
-compiled and the interpreter stays in use. Compilation runs in a daemon
+0.56 MB for industrial_poly's collocation stage 45 s; the same 1.0 MB took 6 s on
+the quiet machine, peak 214 MB resident: :data:`GCC_BYTES_PER_SOURCE_BYTE`); over the
+time budget (``MpcConfig.codegen_budget_s``), over :data:`MEMORY_SHARE` of the
+memory available, or above :data:`MAX_SOURCE_BYTES` nothing is compiled and the
+interpreter stays in use; gcc's address space is capped as a safety net. Compilation runs in a daemon
 thread while the controller steps with the CasADi VM; the solver swaps the
 compiled functions in at the start of a later step. Shared libraries are
 cached under ``$RTOMPC_CACHE_DIR`` (default ``~/.cache/rtompc``) by the SHA-256
@@ -101,11 +103,20 @@ def _kill_running() -> None:
 atexit.register(_kill_running)
 
 
-def _run_compiler(cmd: list[str], out: Path, timeout_s: float) -> None:
-    """Run the compiler (writing ``out``) at :data:`NICENESS` in its own process group; kill
-    the whole group on timeout or when this process exits."""
+def _address_space_cap(memory_bytes: float) -> int:
+    """gcc's address-space limit (bytes) for an estimated peak of ``memory_bytes``."""
+    return int(max(GCC_AS_LIMIT_FACTOR * memory_bytes, 512 * 2**20))
+
+
+def _run_compiler(cmd: list[str], out: Path, timeout_s: float, memory_bytes: float = 0.0) -> None:
+    """Run the compiler (writing ``out``) at :data:`NICENESS` in its own process group, its
+    address space capped (:data:`GCC_AS_LIMIT_FACTOR` times ``memory_bytes``) where
+    ``prlimit`` exists; kill the whole group on timeout or when this process exits."""
     nice = shutil.which("nice")
-    full = [nice, "-n", str(NICENESS), *cmd] if nice else cmd
+    full = [nice, "-n", str(NICENESS), *cmd] if nice else list(cmd)
+    prlimit = shutil.which("prlimit")
+    if prlimit and memory_bytes > 0:
+        full = [prlimit, f"--as={_address_space_cap(memory_bytes)}", *full]
     proc = subprocess.Popen(full, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             start_new_session=True)
     if not nice:
@@ -129,7 +140,34 @@ SECONDS_PER_BYTE = 7e-5
 """Estimated gcc -O1 time per byte of generated C (see the module docstring)."""
 MAX_SOURCE_BYTES = 4_000_000
 """Never compile a larger source (gcc's memory grows with the one generated function)."""
+GCC_BYTES_PER_SOURCE_BYTE = 220.0
+GCC_BASE_BYTES = 30e6
+"""Estimated peak memory of gcc -O1: base + per byte of generated C (measured: 1.0 MB of C,
+column A's RK4 stage, peaked at 214 MB resident)."""
+MEMORY_SHARE = 0.5
+"""gcc starts only when its estimated memory is below this share of the memory available
+(``MemAvailable``): a background compile must never push the control loop into swap or the
+out-of-memory killer."""
+GCC_AS_LIMIT_FACTOR = 4.0
+"""gcc's address space is capped (``prlimit --as``) at this multiple of the estimate (at least
+512 MiB): a compile that grows past it fails and the function stays interpreted."""
 FLAGS = ("-O1", "-fPIC", "-shared")
+
+
+def gcc_memory_estimate(source_bytes: int) -> float:
+    """Estimated peak memory of gcc (bytes) for ``source_bytes`` of generated C."""
+    return GCC_BASE_BYTES + GCC_BYTES_PER_SOURCE_BYTE * source_bytes
+
+
+def _mem_available() -> float | None:
+    """``MemAvailable`` of /proc/meminfo in bytes (None where there is none)."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return float(line.split()[1]) * 1024.0
+    except OSError:
+        pass
+    return None
 
 
 def _plain(fun: ca.Function) -> ca.Function:
@@ -145,6 +183,8 @@ class _Job:
     """Generated C (None: the library is in the cache already)."""
     so_path: Path
     estimate_s: float
+    memory_bytes: float = 0.0
+    """Estimated peak memory of gcc."""
 
 
 def prepare(fun: ca.Function, budget_s: float, workdir: Path) -> _Job | None:
@@ -178,7 +218,19 @@ def prepare(fun: ca.Function, budget_s: float, workdir: Path) -> _Job | None:
             budget_s,
         )
         return None
-    return _Job(name, c_path, so_path, estimate)
+    memory = gcc_memory_estimate(len(source))
+    avail = _mem_available()
+    if avail is not None and memory > MEMORY_SHARE * avail:
+        log.info(
+            "codegen: %s is %.2f MB of C, estimated %.0f MB of gcc memory with %.0f MB "
+            "available: not compiled",
+            name,
+            len(source) / 1e6,
+            memory / 1e6,
+            avail / 1e6,
+        )
+        return None
+    return _Job(name, c_path, so_path, estimate, memory)
 
 
 def _build(job: _Job) -> bool:
@@ -195,7 +247,7 @@ def _build(job: _Job) -> bool:
             job.so_path.parent.mkdir(parents=True, exist_ok=True)
             _run_compiler(
                 [cc, *FLAGS, str(job.source), "-o", str(part)], part,
-                max(2 * job.estimate_s, 30.0),
+                max(2 * job.estimate_s, 30.0), job.memory_bytes,
             )
             os.replace(part, job.so_path)
         return True

@@ -137,9 +137,15 @@ def test_gcc_runs_niced_and_one_at_a_time(tmp_path, monkeypatch):
     done = [c.ready() for c in compilers]
     assert all(d is not None and "f" in d for d in done)
     assert len(commands) == 3 and peak[0] == 1
+    which = stage_codegen.shutil.which
     for cmd in commands:
-        if stage_codegen.shutil.which("nice"):
-            assert cmd[:3] == [stage_codegen.shutil.which("nice"), "-n", "19"]
+        if which("prlimit"):  # address space capped at 4x the estimated gcc memory
+            assert cmd[0] == which("prlimit") and cmd[1].startswith("--as=")
+            assert int(cmd[1][5:]) >= 512 * 2**20
+            cmd = cmd[2:]
+        if which("nice"):
+            assert cmd[:3] == [which("nice"), "-n", "19"]
+        assert cmd[3 if which("nice") else 0] == stage_codegen.compiler()
     # the compiled function answers as the interpreted one
     x0 = np.linspace(0.1, 1.2, 12)
     assert done[0] is not None
@@ -218,3 +224,35 @@ def test_app_config_codegen_wrong_value_is_named(tmp_path):
     path.write_text(_APP.format(line='codegen = "sometimes"'), encoding="utf-8")
     with pytest.raises(ConfigError, match=r"app.toml:9: mpc.codegen: .*auto"):
         load_app(path)
+
+
+def test_no_gcc_when_its_memory_would_not_fit(tmp_path, monkeypatch, caplog):
+    """gcc's memory is estimated from the generated C before it starts: above half of the
+    memory available, nothing is compiled (a background compile must not push the control
+    loop into the out-of-memory killer)."""
+    monkeypatch.setenv("RTOMPC_CACHE_DIR", str(tmp_path))
+    fun = _fun("g", 12)
+    src = tmp_path / "probe"
+    src.mkdir()
+    assert stage_codegen.prepare(fun, 120.0, src) is not None  # fits on this machine
+    monkeypatch.setattr(stage_codegen, "_mem_available", lambda: 40e6)
+    with caplog.at_level(logging.INFO, logger="mpc.stage_codegen"):
+        assert stage_codegen.prepare(fun, 120.0, src) is None
+    assert "MB of gcc memory with 40 MB available: not compiled" in caplog.text
+
+
+@needs_cc
+@pytest.mark.skipif(not stage_codegen.shutil.which("prlimit"), reason="no prlimit (util-linux)")
+def test_gcc_over_its_memory_cap_fails_and_the_function_stays_interpreted(tmp_path, monkeypatch,
+                                                                         caplog):
+    """gcc runs under ``prlimit --as``: when a compile grows past the cap (lowered here to
+    20 MB) it fails, the function stays interpreted with a warning, and no half-written
+    library is left."""
+    monkeypatch.setenv("RTOMPC_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(stage_codegen, "_address_space_cap", lambda memory_bytes: 20_000_000)
+    with caplog.at_level(logging.WARNING, logger="mpc.stage_codegen"):
+        comp = BackgroundCompiler({"f": _fun("capped", 12)}, 120.0)
+        assert comp.wait(120)
+        assert comp.ready() == {}
+    assert "codegen of capped failed" in caplog.text
+    assert [p for p in tmp_path.rglob("*") if p.suffix in (".so", ".part")] == []
