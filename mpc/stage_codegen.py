@@ -244,7 +244,17 @@ def _build(job: _Job) -> bool:
         with _GCC_LOCK:
             if job.so_path.exists():  # built meanwhile (another controller, same content)
                 return True
-            job.so_path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                job.so_path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                log.warning(
+                    "codegen: the compiler cache %s is not usable (%s; set RTOMPC_CACHE_DIR to "
+                    "a writable folder); %s stays interpreted",
+                    job.so_path.parent,
+                    exc,
+                    job.name,
+                )
+                return False
             _run_compiler(
                 [cc, *FLAGS, str(job.source), "-o", str(part)], part,
                 max(2 * job.estimate_s, 30.0), job.memory_bytes,

@@ -256,3 +256,22 @@ def test_gcc_over_its_memory_cap_fails_and_the_function_stays_interpreted(tmp_pa
         assert comp.ready() == {}
     assert "codegen of capped failed" in caplog.text
     assert [p for p in tmp_path.rglob("*") if p.suffix in (".so", ".part")] == []
+
+
+@needs_cc
+def test_an_unusable_cache_folder_is_named_and_the_controller_steps(cstr, tmp_path, monkeypatch,
+                                                                    caplog):
+    """A cache folder that cannot be created (read-only home of a service account) leaves
+    the controller interpreted, with a warning naming the folder and RTOMPC_CACHE_DIR."""
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("RTOMPC_CACHE_DIR", str(blocker / "cache"))
+    monkeypatch.setenv("RTOMPC_CODEGEN", "on")
+    with caplog.at_level(logging.WARNING, logger="mpc.stage_codegen"):
+        ctrl = NmpcController(cstr, _cfg())
+        assert ctrl._rti is not None and ctrl._rti.wait_compiled(120)
+        r = ctrl.step(cstr.nominal.x, u_prev=cstr.nominal.u)
+        r = ctrl.step(cstr.nominal.x)
+    assert r.usable and ctrl._rti.compiled_functions == []
+    assert f"the compiler cache {blocker / 'cache' / 'mpc_codegen'} is not usable" in caplog.text
+    assert "set RTOMPC_CACHE_DIR to a writable folder" in caplog.text
