@@ -8,8 +8,9 @@ from its size (:data:`SECONDS_PER_BYTE`, measured here with gcc -O1 on a loaded
 the quiet machine, peak 214 MB resident: :data:`GCC_BYTES_PER_SOURCE_BYTE`); over the
 time budget (``MpcConfig.codegen_budget_s``), over :data:`MEMORY_SHARE` of the
 memory available, or above :data:`MAX_SOURCE_BYTES` nothing is compiled and the
-interpreter stays in use; gcc's address space is capped as a safety net. Compilation runs in a daemon
-thread while the controller steps with the CasADi VM; the solver swaps the
+interpreter stays in use; gcc's address space is capped as a safety net.
+Compilation runs in a daemon thread while the controller steps with the CasADi
+VM; the solver swaps the
 compiled functions in at the start of a later step. Shared libraries are
 cached under ``$RTOMPC_CACHE_DIR`` (default ``~/.cache/rtompc``) by the SHA-256
 of source and flags, so a second start loads them at once.
@@ -58,10 +59,29 @@ _RUNNING: dict[subprocess.Popen[bytes], Path] = {}
 """Running gcc processes and the library each writes."""
 _warned_env: list[str] = []
 
+SECONDS_PER_BYTE = 7e-5
+"""Estimated gcc -O1 time per byte of generated C (see the module docstring)."""
+MAX_SOURCE_BYTES = 4_000_000
+"""Never compile a larger source (gcc's memory grows with the one generated function)."""
+GCC_BYTES_PER_SOURCE_BYTE = 220.0
+GCC_BASE_BYTES = 30e6
+"""Estimated peak memory of gcc -O1: base + per byte of generated C (measured: 1.0 MB of C,
+column A's RK4 stage, peaked at 214 MB resident)."""
+MEMORY_SHARE = 0.5
+"""gcc starts only when its estimated memory is below this share of the memory available
+(``MemAvailable``): a background compile must never push the control loop into swap or the
+out-of-memory killer."""
+GCC_AS_LIMIT_FACTOR = 4.0
+"""gcc's address space is capped (``prlimit --as``) at this multiple of the estimate (at least
+512 MiB): a compile that grows past it fails and the function stays interpreted."""
+FLAGS = ("-O1", "-fPIC", "-shared")
+
 
 def _cache_dir() -> Path:
+    """Where compiled libraries are cached (``$RTOMPC_CACHE_DIR`` or the user's cache)."""
     root = os.environ.get("RTOMPC_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "rtompc")
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "rtompc"
+    )
     return Path(root) / "mpc_codegen"
 
 
@@ -117,8 +137,9 @@ def _run_compiler(cmd: list[str], out: Path, timeout_s: float, memory_bytes: flo
     prlimit = shutil.which("prlimit")
     if prlimit and memory_bytes > 0:
         full = [prlimit, f"--as={_address_space_cap(memory_bytes)}", *full]
-    proc = subprocess.Popen(full, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        full, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True
+    )
     if not nice:
         try:
             os.setpriority(os.PRIO_PROCESS, proc.pid, NICENESS)
@@ -135,23 +156,6 @@ def _run_compiler(cmd: list[str], out: Path, timeout_s: float, memory_bytes: flo
         _RUNNING.pop(proc, None)
     if proc.returncode != 0:
         raise subprocess.CalledProcessError(proc.returncode, cmd, stderr=err)
-
-SECONDS_PER_BYTE = 7e-5
-"""Estimated gcc -O1 time per byte of generated C (see the module docstring)."""
-MAX_SOURCE_BYTES = 4_000_000
-"""Never compile a larger source (gcc's memory grows with the one generated function)."""
-GCC_BYTES_PER_SOURCE_BYTE = 220.0
-GCC_BASE_BYTES = 30e6
-"""Estimated peak memory of gcc -O1: base + per byte of generated C (measured: 1.0 MB of C,
-column A's RK4 stage, peaked at 214 MB resident)."""
-MEMORY_SHARE = 0.5
-"""gcc starts only when its estimated memory is below this share of the memory available
-(``MemAvailable``): a background compile must never push the control loop into swap or the
-out-of-memory killer."""
-GCC_AS_LIMIT_FACTOR = 4.0
-"""gcc's address space is capped (``prlimit --as``) at this multiple of the estimate (at least
-512 MiB): a compile that grows past it fails and the function stays interpreted."""
-FLAGS = ("-O1", "-fPIC", "-shared")
 
 
 def gcc_memory_estimate(source_bytes: int) -> float:
@@ -256,8 +260,10 @@ def _build(job: _Job) -> bool:
                 )
                 return False
             _run_compiler(
-                [cc, *FLAGS, str(job.source), "-o", str(part)], part,
-                max(2 * job.estimate_s, 30.0), job.memory_bytes,
+                [cc, *FLAGS, str(job.source), "-o", str(part)],
+                part,
+                max(2 * job.estimate_s, 30.0),
+                job.memory_bytes,
             )
             os.replace(part, job.so_path)
         return True

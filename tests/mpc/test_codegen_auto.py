@@ -100,8 +100,9 @@ def test_auto_compiles_in_the_background_and_steps_as_the_vm(cstr, tmp_path, mon
 def _fun(name: str, n: int) -> ca.Function:
     """A function whose C takes gcc a moment (``n`` nonlinear outputs)."""
     x = ca.SX.sym("x", n)
-    y = ca.vertcat(*[ca.sin(x[i]) * ca.exp(x[(i * 7 + 3) % n]) + x[(i * 5 + 1) % n] ** 3
-                     for i in range(n)])
+    y = ca.vertcat(
+        *[ca.sin(x[i]) * ca.exp(x[(i * 7 + 3) % n]) + x[(i * 5 + 1) % n] ** 3 for i in range(n)]
+    )
     return ca.Function(name, [x], [ca.jacobian(y, x)])
 
 
@@ -178,8 +179,9 @@ def test_no_gcc_outlives_the_process(tmp_path):
         """
     )
     env = {**os.environ, "RTOMPC_CACHE_DIR": str(cache)}
-    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
-                         text=True, timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300
+    )
     assert out.returncode == 0, out.stderr
     assert "exiting, gcc running: True" in out.stdout
     time.sleep(1.0)
@@ -205,9 +207,15 @@ target = "1.09 mol/l"
 """
 
 
-@pytest.mark.parametrize(("line", "want"), [("", "auto"), ("codegen = true", True),
-                                            ("codegen = false", False),
-                                            ('codegen = "auto"', "auto")])
+@pytest.mark.parametrize(
+    ("line", "want"),
+    [
+        ("", "auto"),
+        ("codegen = true", True),
+        ("codegen = false", False),
+        ('codegen = "auto"', "auto"),
+    ],
+)
 def test_app_config_codegen(tmp_path, line, want):
     from rtompc.config import build, load_app
 
@@ -243,8 +251,9 @@ def test_no_gcc_when_its_memory_would_not_fit(tmp_path, monkeypatch, caplog):
 
 @needs_cc
 @pytest.mark.skipif(not stage_codegen.shutil.which("prlimit"), reason="no prlimit (util-linux)")
-def test_gcc_over_its_memory_cap_fails_and_the_function_stays_interpreted(tmp_path, monkeypatch,
-                                                                         caplog):
+def test_gcc_over_its_memory_cap_fails_and_the_function_stays_interpreted(
+    tmp_path, monkeypatch, caplog
+):
     """gcc runs under ``prlimit --as``: when a compile grows past the cap (lowered here to
     20 MB) it fails, the function stays interpreted with a warning, and no half-written
     library is left."""
@@ -259,8 +268,9 @@ def test_gcc_over_its_memory_cap_fails_and_the_function_stays_interpreted(tmp_pa
 
 
 @needs_cc
-def test_an_unusable_cache_folder_is_named_and_the_controller_steps(cstr, tmp_path, monkeypatch,
-                                                                    caplog):
+def test_an_unusable_cache_folder_is_named_and_the_controller_steps(
+    cstr, tmp_path, monkeypatch, caplog
+):
     """A cache folder that cannot be created (read-only home of a service account) leaves
     the controller interpreted, with a warning naming the folder and RTOMPC_CACHE_DIR."""
     blocker = tmp_path / "file"
