@@ -1,8 +1,9 @@
 """Benchmark: the NMPC at industrial size against do-mpc, in one process, same problem and plant.
 
 Every case runs our controller with its default ``codegen = "auto"`` (compiled to C in the
-background when gcc is found, unless ``RTOMPC_CODEGEN=off``; the benchmark waits for gcc before
-the closed loop and prints how long it took), except ``cstr-vm``.
+background when gcc is found, unless ``RTOMPC_CODEGEN=off``), except ``cstr-vm`` and
+``scaling``. gcc runs before any timing: the build-cost run in a fresh interpreter waits for it
+and fills the cache, so the closed loop starts compiled.
 
 Cases (``--case``, default all):
 
@@ -17,10 +18,10 @@ Cases (``--case``, default all):
 - ``cstr``: do-mpc's CSTR example (nominal), whole-horizon transcription, condensed DAQP (AUTO),
   QP data / condensing / update compiled to C, first step by iterated SQP
   (``ipopt_fallback=False``); the same RTI steps as ``bench_mpc_cstr.py`` (which starts
-  with IPOPT), with the cache-cold figure added; ``cstr-vm``: the same, CasADi VM only (``codegen=False``);
-- ``scaling`` (``codegen=False``: the CasADi VM): build time, peak memory and step time
-  against the number of states
-  (column with 5 .. 125 stages: 10 .. 250 states, N = 30) and against the horizon
+  with IPOPT), with the cache-cold figure added; ``cstr-vm``: the same, CasADi VM only
+  (``codegen=False``);
+- ``scaling`` (``codegen=False``: the CasADi VM): build time, peak memory and step time against
+  the number of states (column with 5 .. 125 stages: 10 .. 250 states, N = 30) and against the horizon
   (column A, N = 10 .. 100), plotted into ``docs/img/nmpc_scaling.png``.
 
 Every closed-loop case runs both controllers on their own copy of the plant (CVODES) and

@@ -10,8 +10,8 @@ time budget (``MpcConfig.codegen_budget_s``), over :data:`MEMORY_SHARE` of the
 memory available, or above :data:`MAX_SOURCE_BYTES` nothing is compiled and the
 interpreter stays in use; gcc's address space is capped as a safety net.
 Compilation runs in a daemon thread while the controller steps with the CasADi
-VM; the solver swaps the
-compiled functions in at the start of a later step. Shared libraries are
+VM; the solver swaps the compiled functions in at the start of a later step.
+Shared libraries are
 cached under ``$RTOMPC_CACHE_DIR`` (default ``~/.cache/rtompc``) by the SHA-256
 of source and flags, so a second start loads them at once.
 
